@@ -1,0 +1,1 @@
+"""Subcommands of the ``depthkit`` CLI, one module each with ``add_parser(subparsers)``."""
