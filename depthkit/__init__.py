@@ -35,7 +35,7 @@ _LAZY = {
     "save_rig": "depthkit.calibration",
 }
 _SUBMODULES = {"io", "eval", "stereo", "sim", "calibration", "sources", "geometry", "sensing",
-               "pipeline"}
+               "pipeline", "batch", "ros"}
 
 __all__ = [
     "__version__", "errors", "DepthkitError", "Intrinsics", "StereoRig", "GroundTruth",
