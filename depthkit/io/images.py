@@ -34,16 +34,29 @@ def read_image(path: str | os.PathLike, *, gray: bool = False) -> np.ndarray:
 
 
 def write_image(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an RGB or grey uint8/uint16 image atomically (format from the suffix)."""
+    """Write an RGB(A) or grey uint8/uint16 image atomically (format from the suffix)."""
     import cv2
 
     a = np.asarray(image)
     if a.dtype not in (np.uint8, np.uint16):
         raise ShapeError(f"write_image takes uint8 or uint16 images; got {a.dtype}.")
-    if a.ndim == 3:
+    if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] in (1, 3, 4))):
+        raise ShapeError(
+            f"write_image takes (H, W), (H, W, 3) RGB or (H, W, 4) RGBA images; got {a.shape}."
+        )
+    if a.ndim == 3 and a.shape[2] == 3:
         a = cv2.cvtColor(a, cv2.COLOR_RGB2BGR)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = cv2.cvtColor(a, cv2.COLOR_RGBA2BGRA)
     with atomic_path(path) as tmp:
-        if not cv2.imwrite(str(tmp), a):
+        try:
+            ok = cv2.imwrite(str(tmp), a)
+        except cv2.error as exc:
+            raise FileFormatError(
+                f"OpenCV cannot write {path}: {str(exc).strip().splitlines()[-1]} "
+                "(use a suffix such as .png, .jpg, .tiff)."
+            ) from exc
+        if not ok:
             raise FileFormatError(f"OpenCV could not write {path} (check the file suffix).")
 
 

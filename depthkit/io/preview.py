@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ShapeError
+from ..errors import ParameterError, ShapeError
 
 
 def colorize(
@@ -50,7 +50,7 @@ def colorize(
         t = 1 - t
     cmap = getattr(cv2, f"COLORMAP_{colormap.upper()}", None)
     if cmap is None:
-        raise ValueError(f"unknown colormap {colormap!r}; use an OpenCV name such as 'turbo'.")
+        raise ParameterError(f"unknown colormap {colormap!r}; use an OpenCV name such as 'turbo'.")
     bgr = cv2.applyColorMap((t * 255).astype(np.uint8), cmap)
     bgr[~valid] = 0
     if legend is not None:
@@ -92,7 +92,8 @@ def colorize_depth(depth_m: np.ndarray, *, min_m: float | None = None, max_m: fl
                     legend="depth [m]" if legend else None)
 
 
-def colorize_error(error: np.ndarray, *, max_error: float = 4.0, legend: bool = False) -> np.ndarray:
+def colorize_error(error: np.ndarray, *, max_error: float = 4.0,
+                   legend: bool = False) -> np.ndarray:
     """Absolute error map (0 .. max_error, inferno), pixels without GT black."""
     return colorize(np.abs(error), vmin=0.0, vmax=max_error, colormap="inferno",
                     legend="|error|" if legend else None)
