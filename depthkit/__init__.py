@@ -31,6 +31,9 @@ _LAZY = {
     "depth_to_disparity": "depthkit.geometry",
     "to_pointcloud": "depthkit.geometry",
     "Rectifier": "depthkit.calibration",
+    "calibrate_stereo": "depthkit.calibration",
+    "rectify_rig": "depthkit.calibration",
+    "load_board": "depthkit.calibration",
     "load_rig": "depthkit.calibration",
     "save_rig": "depthkit.calibration",
 }

@@ -49,6 +49,8 @@ class Intrinsics:
         Focal lengths and principal point in pixels.
     distortion : tuple of float
         OpenCV ``plumb_bob`` coefficients; empty for an ideal (or rectified) camera.
+    model : {"pinhole", "fisheye"}
+        ``"fisheye"``: `distortion` is OpenCV's equidistant ``(k1, k2, k3, k4)`` (cv2.fisheye).
     """
 
     width: int
@@ -58,6 +60,7 @@ class Intrinsics:
     cx: float
     cy: float
     distortion: tuple[float, ...] = ()
+    model: str = "pinhole"
 
     def __post_init__(self):
         for name in ("width", "height"):
@@ -79,12 +82,22 @@ class Intrinsics:
                 f"got {len(d)}."
             )
         object.__setattr__(self, "distortion", d)
+        if self.model not in ("pinhole", "fisheye"):
+            raise ParameterError(
+                f"Intrinsics.model must be 'pinhole' or 'fisheye'; got {self.model!r}."
+            )
+        if self.model == "fisheye" and len(d) not in (0, 4):
+            raise ParameterError(
+                f"a fisheye camera has 4 distortion coefficients (k1..k4); got {len(d)}."
+            )
 
     @classmethod
-    def from_K(cls, K, width: int, height: int, distortion=()) -> Intrinsics:
+    def from_K(cls, K, width: int, height: int, distortion=(), model: str = "pinhole"
+               ) -> Intrinsics:
         """Build from a 3x3 camera matrix."""
         K = check_matrix(K, "K", (3, 3))
-        return cls(width, height, K[0, 0], K[1, 1], K[0, 2], K[1, 2], tuple(np.ravel(distortion)))
+        return cls(width, height, K[0, 0], K[1, 1], K[0, 2], K[1, 2], tuple(np.ravel(distortion)),
+                   model)
 
     @property
     def K(self) -> np.ndarray:
@@ -95,8 +108,9 @@ class Intrinsics:
 
     @property
     def D(self) -> np.ndarray:
-        """Distortion coefficients as an array (zeros(5) when there are none)."""
-        return np.array(self.distortion if self.distortion else (0.0,) * 5, dtype=np.float64)
+        """Distortion coefficients as an array (zeros(5), or zeros(4) for fisheye, when none)."""
+        n = 4 if self.model == "fisheye" else 5
+        return np.array(self.distortion if self.distortion else (0.0,) * n, dtype=np.float64)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -134,6 +148,7 @@ class Intrinsics:
         return {
             "width": self.width, "height": self.height, "fx": self.fx, "fy": self.fy,
             "cx": self.cx, "cy": self.cy, "distortion": list(self.distortion),
+            "model": self.model,
         }
 
 
