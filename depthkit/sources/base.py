@@ -91,8 +91,13 @@ class Source(ABC):
             self._dropped += n
 
     def info(self) -> SourceInfo:
+        """Counters (frames delivered, frames dropped) and source-specific details."""
         return SourceInfo(uri=self.uri, kind=self.kind, frames=self._frames,
-                          dropped=self._dropped, live=self.live)
+                          dropped=self._dropped, live=self.live, extra=self._extra_info())
+
+    def _extra_info(self) -> dict | None:
+        """Source-specific details for :meth:`info` (serial, stream modes, queue policy, ...)."""
+        return None
 
     def close(self) -> None:
         if not self._closed:
@@ -169,7 +174,7 @@ def parse_uri(uri: str) -> ParsedURI:
 
 
 _OPENERS: dict[str, Callable[[ParsedURI], Source]] = {}
-_BUILTIN_MODULES = ("sim", "files", "video", "uvc", "realsense", "datasets")
+_BUILTIN_MODULES = ("sim", "files", "video", "uvc", "realsense", "datasets", "recording")
 
 
 def register(scheme: str, opener: Callable[[ParsedURI], Source]) -> None:
