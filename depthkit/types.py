@@ -282,6 +282,9 @@ def _q_matrix(f: float, cx: float, cy: float, cx_right: float, baseline_m: float
 class GroundTruth:
     """What the simulator (or a dataset) knows exactly about a frame.
 
+    For a stereo frame every field describes the **rectified left view** (the view disparity
+    and depth are computed in), also when the frame carries raw, distorted images.
+
     ``depth_m`` (H, W) float32 z-depth; ``disparity`` (H, W) float32 of the rectified left view;
     ``occlusion`` (H, W) bool, True where the left pixel is not visible in the right view;
     ``pose`` 4x4 ``cam2world``; ``normals`` (H, W, 3) float32 in the camera frame.
