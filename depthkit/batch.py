@@ -3,7 +3,9 @@
 :func:`run_depth` is what ``depthkit depth`` calls.  Each frame's outputs are named by its
 sequence number (``000012_disparity.pfm``) and written atomically, so an interrupted run leaves
 no half files and ``resume=True`` skips the frames whose outputs are all present.  With
-``workers > 1`` frames are processed in separate processes (each with its own matcher).
+``workers > 1`` frames are processed in separate processes (each with its own matcher), and with
+``scheduler=`` as tasks on a Dask cluster (a retried task rewrites the same files, so every frame
+ends up exactly once).
 """
 
 from __future__ import annotations
@@ -12,18 +14,19 @@ import json
 import logging
 import sys
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .errors import ParameterError
+from .errors import DepthkitError, ParameterError
 from .types import StereoFrame, StereoRig
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DepthJob", "run_depth", "process_frame", "frame_outputs", "SAVE_KINDS"]
+__all__ = ["DepthJob", "run_depth", "process_frame", "process_chunk", "frame_outputs",
+           "SAVE_KINDS"]
 
 SAVE_KINDS = ("disparity", "depth", "cloud", "preview")
 DEPTH_FORMATS = ("png", "pfm")
@@ -38,6 +41,8 @@ class DepthJob:
     depth_formats: tuple[str, ...] = ("png",)
     sgm: dict = field(default_factory=dict)
     rig: StereoRig | None = None
+    numba_threads: int | None = None
+    resume: bool = False
 
     def __post_init__(self):
         bad = sorted(set(self.save) - set(SAVE_KINDS))
@@ -114,8 +119,10 @@ def process_frame(job: DepthJob, frame: StereoFrame) -> dict:
     if "disparity" in job.save:
         io.write_pfm(d / f"{key}_disparity.pfm", disp)
     if "preview" in job.save:
+        prm = _matcher(job).params
         io.write_image(d / f"{key}_preview.png",
-                       io.colorize_disparity(disp, max_disparity=_matcher(job).max_disparity))
+                       io.colorize_disparity(disp, max_disparity=prm.min_disparity
+                                             + prm.num_disparities))
     if has_rig and ("depth" in job.save or "cloud" in job.save):
         depth = disparity_to_depth(disp, rig)
         if "depth" in job.save:
@@ -132,14 +139,142 @@ def process_frame(job: DepthJob, frame: StereoFrame) -> dict:
             "depth": bool(has_rig)}
 
 
-def _work(job: DepthJob, frame: StereoFrame) -> dict:
-    return process_frame(job, frame)
+def _worker_name() -> str:
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except (ImportError, ValueError):
+        import os
+
+        return f"pid:{os.getpid()}"
+
+
+_SOURCES: dict = {}
+
+
+def _worker_source(uri: str):
+    """This process's open copy of a seekable source (opened once per worker)."""
+    from .sources import open as open_source
+
+    src = _SOURCES.get(uri)
+    if src is None:
+        src = _SOURCES[uri] = open_source(uri)
+    return src
+
+
+def process_chunk(job: DepthJob, frames: list | None = None, *, uri: str | None = None,
+                  indices: list[int] | None = None) -> list[dict]:
+    """Process frames (given, or read here by index from the seekable source `uri`).
+
+    Frames whose outputs all exist are skipped when ``job.resume``.  A frame that fails for a
+    reason in its data (unreadable, wrong size, no calibration) gives a failure record instead
+    of failing the chunk, so a cluster never retries it.
+    """
+    if job.numba_threads:
+        import numba
+
+        numba.set_num_threads(min(job.numba_threads, numba.config.NUMBA_NUM_THREADS))
+    worker = _worker_name()
+    items = frames if frames is not None else indices
+    out = []
+    for item in items:
+        key = frame_key(item) if frames is not None else f"{item:06d}"
+        try:
+            frame = item if frames is not None else _worker_source(uri).read_at(item)
+            key = frame_key(frame)
+            has_rig = (job.rig or frame.rig) is not None
+            if job.resume and all(p.exists() for p in frame_outputs(job, key, has_rig=has_rig)):
+                rec = {"key": key, "skipped": True}
+            else:
+                rec = process_frame(job, frame)
+        except (DepthkitError, ValueError, OSError) as exc:
+            rec = {"key": key, "error": f"{type(exc).__name__}: {exc}"}
+        rec["worker"] = worker
+        out.append(rec)
+    return out
+
+
+class _Done:
+    """A finished chunk of the in-process backend (hashable, like a future)."""
+
+    def __init__(self, records: list[dict]):
+        self.records = records
+
+
+class _InProcess:
+    """Runs chunks right away in this process."""
+
+    def __init__(self, job: DepthJob):
+        self.job = job
+
+    def submit(self, frames=None, uri=None, indices=None):
+        return _Done(process_chunk(self.job, frames, uri=uri, indices=indices))
+
+    def wait_any(self, pending):
+        return list(pending)
+
+    @staticmethod
+    def result(item):
+        return item.records
+
+    def close(self):
+        pass
+
+
+class _ProcessPool(_InProcess):  # also the base of depthkit._dask.DaskBackend
+    """Runs chunks in a pool of local processes (spawned: numba's threads are not fork-safe)."""
+
+    def __init__(self, job: DepthJob, workers: int):
+        import multiprocessing as mp
+
+        super().__init__(job)
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+
+    def submit(self, frames=None, uri=None, indices=None):
+        return self.pool.submit(process_chunk, self.job, frames, uri=uri, indices=indices)
+
+    def wait_any(self, pending):
+        return wait(list(pending), return_when=FIRST_COMPLETED)[0]
+
+    @staticmethod
+    def result(item):
+        return item.result()
+
+    def close(self):
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def parse_local(text: str) -> int:
+    try:
+        n = int(text.split(":", 1)[1])
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ParameterError(f"a local cluster is written local:N with N >= 1; got {text!r}")
+    return n
+
+
+_LIVE_SCHEMES = ("uvc",)
+
+
+def _refuse_live(uri: str) -> None:
+    from .sources import parse_uri
+
+    p = parse_uri(uri)
+    live = p.scheme in _LIVE_SCHEMES or (
+        p.scheme == "realsense" and not p.target.lower().endswith((".bag", ".db3")))
+    if live:
+        raise ParameterError(
+            f"{uri!r} is a live camera: a cluster run needs a recording or dataset. Record it "
+            "first (depthkit record SOURCE -o DIR) and process recording://DIR")
 
 
 def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_formats=("png",),
               sgm: dict | None = None, rig: StereoRig | None = None, resume: bool = False,
-              workers: int = 1, max_frames: int | None = None, progress: bool | None = None,
-              read_timeout_s: float = 10.0) -> dict:
+              workers: int = 1, scheduler=None, chunk_size: int | None = None,
+              max_frames: int | None = None, progress: bool | None = None,
+              read_timeout_s: float = 10.0, connect_timeout_s: float = 10.0) -> dict:
     """Compute disparity/depth/clouds for every frame of `source` into `out_dir`.
 
     Parameters
@@ -158,12 +293,21 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
     resume : bool
         Skip frames whose outputs all exist.
     workers : int
-        Processes computing frames in parallel (1 = in this process).
+        Local processes computing frames in parallel (1 = in this process).
+    scheduler : str or dask.distributed.Client, optional
+        Run on Dask instead: ``"local:N"`` starts a local cluster of N single-threaded worker
+        processes, ``"tcp://HOST:8786"`` connects to a running scheduler.  This process reads
+        the frames and ships them in the tasks, so sources need no shared storage, but every
+        worker must be able to write `out_dir` (a shared file system).  Live cameras are
+        refused: record them first.
+    chunk_size : int, optional
+        Frames per task (default 1 locally, 4 on Dask, to amortise task overhead).
 
     Returns
     -------
     dict
-        A summary: frames done, skipped, failed (with reasons), seconds, frames per second.
+        A summary: frames done, skipped, failed (with reasons), seconds, frames per second,
+        and per-worker throughput.
     """
     from tqdm import tqdm
 
@@ -171,80 +315,123 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
 
     if int(workers) < 1:
         raise ParameterError(f"workers must be >= 1; got {workers!r}")
-    job = DepthJob(Path(out_dir), tuple(save), tuple(depth_formats), dict(sgm or {}), rig)
-    job.out_dir.mkdir(parents=True, exist_ok=True)
-    _matcher(job)  # validate the matcher parameters before any work starts
-    src = open_source(source) if isinstance(source, str) else source
+    if scheduler is not None and workers != 1:
+        raise ParameterError("use either workers (local processes) or scheduler (Dask), not both")
+    if chunk_size is None:
+        chunk_size = 4 if scheduler is not None else 1
+    if int(chunk_size) < 1:
+        raise ParameterError(f"chunk_size must be >= 1; got {chunk_size!r}")
+    numba_threads = None
+    if isinstance(scheduler, str) and scheduler.startswith("local:"):
+        import os
+
+        numba_threads = max(1, (os.cpu_count() or 1) // parse_local(scheduler))
+    job = DepthJob(Path(out_dir), tuple(save), tuple(depth_formats), dict(sgm or {}), rig,
+                   numba_threads, bool(resume))
     uri = source if isinstance(source, str) else getattr(source, "uri", repr(source))
-    done, skipped, failed, records = [], [], [], []
+    if scheduler is not None:
+        if isinstance(source, str):
+            _refuse_live(source)
+        elif getattr(source, "live", False):
+            raise ParameterError(f"{uri!r} is a live camera: a cluster run needs a recording")
+    job.out_dir.mkdir(parents=True, exist_ok=True)
+    if resume:
+        _remove_stale_temporaries(job.out_dir)
+    _matcher(job)  # validate the matcher parameters before any work starts
+    if scheduler is not None:
+        from ._optional import require
+
+        require("distributed")
+        from ._dask import DaskBackend
+
+        backend = DaskBackend(job, scheduler, connect_timeout_s=connect_timeout_s)
+    elif workers > 1:
+        backend = _ProcessPool(job, int(workers))
+    else:
+        backend = _InProcess(job)
+    src = open_source(source) if isinstance(source, str) else source
+    # other processes can read frames themselves when the source is a seekable URI
+    by_index = isinstance(source, str) and type(backend) is not _InProcess and src.seekable
+    records = []
     t_start = time.perf_counter()
-    pool = ProcessPoolExecutor(max_workers=int(workers), mp_context=_spawn()) if workers > 1 else None
-    pending: dict[Future, str] = {}
+    pending: dict = {}
+    # chunks queued at once: enough to keep every worker busy, few enough to bound memory
+    in_flight = 1 if type(backend) is _InProcess else 2 * max(int(workers), _n_workers(backend))
     bar = tqdm(total=max_frames, unit="frame", desc="depth", file=sys.stderr,
                disable=(None if progress is None else not progress), dynamic_ncols=True)
 
-    def collect(block: bool):
-        if not pending:
-            return
-        finished, _ = wait(list(pending), return_when=FIRST_COMPLETED, timeout=None if block else 0)
-        for fut in finished:
-            key = pending.pop(fut)
+    def collect():
+        for item in backend.wait_any(pending):
+            keys = pending.pop(item)
             try:
-                rec = fut.result()
-                records.append(rec)
-                done.append(key)
-            except Exception as exc:  # a frame that fails for a reason in the data
-                failed.append({"key": key, "error": f"{type(exc).__name__}: {exc}"})
-            bar.update(1)
+                recs = backend.result(item)
+            except Exception as exc:  # noqa: BLE001 - the whole chunk failed (a bug, or lost)
+                recs = [{"key": k, "error": f"{type(exc).__name__}: {exc}"} for k in keys]
+            records.extend(recs)
+            bar.update(len(recs))
 
     try:
-        n = 0
-        while max_frames is None or n < max_frames:
-            frame = src.read(read_timeout_s)
-            if frame is None:
-                break
-            n += 1
-            key = frame_key(frame)
-            has_rig = (job.rig or frame.rig) is not None
-            if resume and all(p.exists() for p in frame_outputs(job, key, has_rig=has_rig)):
-                skipped.append(key)
-                bar.update(1)
-                continue
-            if pool is None:
-                try:
-                    records.append(process_frame(job, frame))
-                    done.append(key)
-                except Exception as exc:
-                    if not isinstance(exc, (ValueError, OSError, RuntimeError)):
-                        raise
-                    failed.append({"key": key, "error": f"{type(exc).__name__}: {exc}"})
-                bar.update(1)
-            else:
-                pending[pool.submit(_work, job, frame)] = key
-                while len(pending) >= 2 * workers:
-                    collect(block=True)
+        if by_index:
+            # workers read their own frames: only indices travel
+            n = len(src) if max_frames is None else min(len(src), int(max_frames))
+            bar.reset(total=n)
+            for start in range(0, n, chunk_size):
+                idx = list(range(start, min(n, start + chunk_size)))
+                pending[backend.submit(uri=uri, indices=idx)] = [f"{i:06d}" for i in idx]
+                while len(pending) >= in_flight:
+                    collect()
+        else:
+            n, chunk = 0, []
+            while max_frames is None or n < max_frames:
+                frame = src.read(read_timeout_s)
+                if frame is not None:
+                    n += 1
+                    chunk.append(frame)
+                if chunk and (len(chunk) >= chunk_size or frame is None
+                              or (max_frames is not None and n >= max_frames)):
+                    pending[backend.submit(chunk)] = [frame_key(f) for f in chunk]
+                    chunk = []
+                    while len(pending) >= in_flight:
+                        collect()
+                if frame is None:
+                    break
         while pending:
-            collect(block=True)
+            collect()
     finally:
         bar.close()
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        backend.close()
         if isinstance(source, str):
             src.close()
+    # a worker killed mid-write leaves its temporary file; its frame was redone elsewhere
+    _remove_stale_temporaries(job.out_dir)
     seconds = time.perf_counter() - t_start
+    done = [r for r in records if "error" not in r and not r.get("skipped")]
+    failed = [r for r in records if "error" in r]
+    skipped = [r for r in records if r.get("skipped")]
+    per_worker: dict[str, dict] = {}
+    for r in done:
+        w = per_worker.setdefault(r["worker"], {"frames": 0, "busy_s": 0.0})
+        w["frames"] += 1
+        w["busy_s"] += r["seconds"]
+    for w in per_worker.values():
+        w["fps"] = round(w["frames"] / w["busy_s"], 3) if w["busy_s"] > 0 else 0.0
+        w["busy_s"] = round(w["busy_s"], 3)
     summary = {
         "source": uri,
         "out_dir": str(job.out_dir),
         "frames_done": len(done),
         "frames_skipped": len(skipped),
         "frames_failed": len(failed),
-        "failed": failed,
+        "failed": [{"key": r["key"], "error": r["error"]} for r in failed],
         "seconds": round(seconds, 3),
         "fps": round(len(done) / seconds, 3) if seconds > 0 and done else 0.0,
-        "median_frame_s": round(float(np.median([r["seconds"] for r in records])), 4)
-        if records else None,
-        "depth_written": any(r["depth"] for r in records),
-        "workers": int(workers),
+        "median_frame_s": round(float(np.median([r["seconds"] for r in done])), 4)
+        if done else None,
+        "depth_written": any(r["depth"] for r in done),
+        "workers": int(workers) if scheduler is None else len(per_worker),
+        "scheduler": None if scheduler is None else str(scheduler),
+        "chunk_size": int(chunk_size),
+        "per_worker": per_worker,
         "sgm": job.sgm,
     }
     from .io import write_bytes_atomic
@@ -253,8 +440,15 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
     return summary
 
 
-def _spawn():
-    import multiprocessing as mp
+def _n_workers(backend) -> int:
+    client = getattr(backend, "client", None)
+    if client is None:
+        return 1
+    return max(1, len(client.scheduler_info().get("workers", {})))
 
-    # numba's thread pool is not fork-safe once started: always spawn workers
-    return mp.get_context("spawn")
+
+def _remove_stale_temporaries(out_dir: Path) -> None:
+    """Delete temporary files an interrupted run left behind (see ``io.atomic_path``)."""
+    for p in out_dir.glob(".*.tmp*"):
+        if p.is_file():
+            p.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ __all__ = [
     "DeviceDisconnectedError",
     "SourceTimeoutError",
     "MissingDependencyError",
+    "ClusterError",
 ]
 
 
@@ -69,3 +70,7 @@ class SourceTimeoutError(SourceError, TimeoutError):
 
 class MissingDependencyError(DepthkitError, ImportError):
     """An optional dependency needed for this feature is not installed."""
+
+
+class ClusterError(DepthkitError, RuntimeError):
+    """A compute cluster (Dask scheduler) cannot be reached or refused the work."""

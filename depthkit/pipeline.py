@@ -9,8 +9,9 @@
 
 Capture, matching and fusion run in their own threads joined by bounded queues (numba kernels
 release the GIL), so throughput is set by the matcher.  Frames come out in capture order.
-``stats()`` reports per-stage timings and dropped frames.  An error in any stage stops every
-thread and is raised from the iterator; ``close()`` stops them cleanly.
+``stats()`` reports per-stage timings and dropped frames.  An error in any stage (a camera
+unplugged) stops new work; the frames finished before it are still delivered, then the error
+is raised from the iterator.  ``close()`` stops every thread at once.
 """
 
 from __future__ import annotations
@@ -60,10 +61,15 @@ class Pipeline:
 
     Parameters
     ----------
-    source : Source or iterable of frames
-        Stereo frames (rectified or raw with a calibrated ``rig``), or depth frames.
+    source : Source or iterable of frames, optional
+        Stereo frames (rectified or raw with a calibrated ``rig``), or depth frames.  Not needed
+        to call :meth:`process` on single frames.
     matcher : SGM, optional
         Disparity matcher for stereo frames; ``dk.SGM(num_disparities=64)`` when omitted.
+    disparity_filter : callable, optional
+        Applied to each disparity map before it becomes depth, e.g.
+        ``functools.partial(dk.geometry.spatial_filter, alpha=0.3)`` (stereo noise is uniform
+        in disparity, so that is where smoothing belongs).
     filters : sequence of callables
         Each takes and returns an ``RGBDFrame`` (e.g. depth post-processing), applied in order.
     fusion : Fusion, optional
@@ -76,14 +82,16 @@ class Pipeline:
         capture slows down), ``"oldest"`` drops the oldest waiting frame and counts it.
     """
 
-    def __init__(self, source, matcher=None, *, filters: Iterable[Callable] = (), fusion=None,
-                 queue_size: int = 4, drop: str = "none", read_timeout_s: float = 10.0):
+    def __init__(self, source=None, matcher=None, *, disparity_filter: Callable | None = None,
+                 filters: Iterable[Callable] = (), fusion=None, queue_size: int = 4,
+                 drop: str = "none", read_timeout_s: float = 10.0):
         if drop not in ("none", "oldest"):
             raise ParameterError(f"drop must be 'none' or 'oldest'; got {drop!r}")
         if int(queue_size) < 1:
             raise ParameterError(f"queue_size must be >= 1; got {queue_size!r}")
         self.source = source
         self._matcher = matcher
+        self.disparity_filter = disparity_filter
         self.filters = list(filters)
         self.fusion = fusion
         self.drop = drop
@@ -91,7 +99,8 @@ class Pipeline:
         self._q_in: queue.Queue = queue.Queue(maxsize=int(queue_size))
         self._q_out: queue.Queue = queue.Queue(maxsize=int(queue_size))
         self._q_fuse: queue.Queue = queue.Queue(maxsize=int(queue_size))
-        self._stop = threading.Event()
+        self._stop = threading.Event()      # closed by the consumer: everything stops now
+        self._failed = threading.Event()    # a stage failed: no new work, drain what is done
         self._error: BaseException | None = None
         self._threads: list[threading.Thread] = []
         self._rectifiers: dict[int, object] = {}
@@ -111,6 +120,10 @@ class Pipeline:
 
             self._matcher = SGM(num_disparities=64)
         return self._matcher
+
+    def set_matcher(self, matcher) -> None:
+        """Use `matcher` from the next frame on (e.g. a new disparity range in a live app)."""
+        self._matcher = matcher
 
     def process(self, frame) -> RGBDFrame:
         """Process one frame synchronously (no threads)."""
@@ -148,33 +161,36 @@ class Pipeline:
         key = id(frame.rig)
         rect = self._rectifiers.get(key)
         if rect is None:
-            rect = self._rectifiers[key] = Rectifier(frame.rig)
+            rect = self._rectifiers[key] = (frame.rig, Rectifier(frame.rig))
         t = time.perf_counter()
-        out = rect.rectify(frame.left, frame.right)
+        out = rect[1].rectify_frame(frame)
         self.timings["rectify"].add(time.perf_counter() - t)
-        # keep time, sequence and ground truth of the raw frame
-        return StereoFrame(out.left, out.right, frame.timestamp_s, frame.sequence, True,
-                           out.rig, frame.ground_truth)
+        return out
 
     def _stereo_to_rgbd(self, frame: StereoFrame) -> RGBDFrame:
         from .geometry import disparity_to_depth
+        from .geometry.cloud import colors_to_uint8
 
         rf = self._rectified(frame)
         t = time.perf_counter()
         disp = self.matcher.compute(rf.left, rf.right)
+        if self.disparity_filter is not None:
+            disp = self.disparity_filter(disp)
         self.timings["match"].add(time.perf_counter() - t)
         t = time.perf_counter()
         depth = disparity_to_depth(disp, rf.rig)
         self.timings["depth"].add(time.perf_counter() - t)
-        color = rf.left
-        if color.dtype != np.uint8:
-            color = None
+        color = rf.left if rf.left.dtype == np.uint8 else colors_to_uint8(rf.left)
+        # a stereo frame's ground truth (pose included) describes its rectified left view
+        pose = _gt_pose(frame)
         return RGBDFrame(depth.astype(np.float32, copy=False), rf.rig.rectified_intrinsics,
                          frame.timestamp_s, frame.sequence, ground_truth=frame.ground_truth,
-                         color=color, disparity=disp, pose=_gt_pose(frame))
+                         color=color, disparity=disp, pose=pose)
 
     # --- threads -------------------------------------------------------------------------
     def start(self) -> Pipeline:
+        if self.source is None:
+            raise ParameterError("this Pipeline has no source; give one, or call process(frame)")
         if self._started:
             return self
         self._started = True
@@ -195,10 +211,14 @@ class Pipeline:
         try:
             target()
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer
-            with self._lock:
-                if self._error is None:
-                    self._error = exc
-            self._stop.set()
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        """Record the first error; stages stop taking new work, finished frames still flow."""
+        with self._lock:
+            if self._error is None:
+                self._error = exc
+        self._failed.set()
 
     def _put(self, q: queue.Queue, item, *, droppable: bool = False) -> bool:
         while not self._stop.is_set():
@@ -219,7 +239,7 @@ class Pipeline:
         src = self.source
         it = None if hasattr(src, "read") else iter(src)
         try:
-            while not self._stop.is_set():
+            while not (self._stop.is_set() or self._failed.is_set()):
                 t = time.perf_counter()
                 frame = src.read(self.read_timeout_s) if it is None else next(it, None)
                 if frame is None:
@@ -227,6 +247,8 @@ class Pipeline:
                 self.timings["capture"].add(time.perf_counter() - t)
                 if not self._put(self._q_in, frame, droppable=True):
                     return
+        except BaseException as exc:  # noqa: BLE001 - frames read before it are still processed
+            self._fail(exc)
         finally:
             self._put(self._q_in, _END)
 
@@ -239,7 +261,11 @@ class Pipeline:
                     continue
                 if frame is _END:
                     break
-                out = self.process(frame)
+                try:
+                    out = self.process(frame)
+                except BaseException as exc:  # noqa: BLE001 - handed to the consumer
+                    self._fail(exc)
+                    break
                 if self.fusion is not None and out.pose is not None:
                     if not self._put(self._q_fuse, out):
                         return
@@ -266,26 +292,21 @@ class Pipeline:
         self.start()
         try:
             while True:
-                if self._error is not None:
-                    raise self._error
                 try:
                     item = self._q_out.get(timeout=0.05)
                 except queue.Empty:
                     if self._stop.is_set():
-                        if self._error is not None:
-                            raise self._error from None
                         break  # closed from outside
                     continue
                 if item is _END:
                     break
                 self._delivered += 1
                 yield item
-            self._join()
+            self._join()  # fusion finishes integrating what was delivered
             if self._error is not None:
                 raise self._error
         finally:
-            if self._error is not None or not self._stop.is_set():
-                self._stop.set()
+            self._stop.set()
             self._join()
 
     def _join(self, timeout: float = 30.0):

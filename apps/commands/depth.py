@@ -26,6 +26,11 @@ def add_parser(sub) -> None:
     p.add_argument("--min-disparity", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="skip frames already written")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
+    p.add_argument("--scheduler", metavar="ADDR",
+                   help="run on Dask: local:N (a local cluster of N workers) or tcp://HOST:8786 "
+                        "(a running scheduler; OUT must be on storage every worker can write)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="frames per Dask task (default 4)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -40,7 +45,8 @@ def run(args) -> int:
         depth_formats=[s.strip() for s in args.depth_format.split(",") if s.strip()],
         sgm={"num_disparities": args.num_disparities, "min_disparity": args.min_disparity,
              "preset": args.preset},
-        rig=rig, resume=args.resume, workers=args.workers, max_frames=args.max_frames,
+        rig=rig, resume=args.resume, workers=args.workers, scheduler=args.scheduler,
+        chunk_size=args.chunk_size, max_frames=args.max_frames,
         progress=False if args.no_progress else None,
     )
     if args.json:

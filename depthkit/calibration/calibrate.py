@@ -89,7 +89,7 @@ class CalibrationReport:
                  f"({self.board.kind} {self.board.pattern_size[0]}x{self.board.pattern_size[1]}"
                  f" inner corners, square {self.board.square_size:g} {self.board.unit_label}), "
                  f"images {w}x{h}",
-                 (f"model: fisheye (equidistant k1 k2 k3 k4)" if "fisheye" in self.flags else
+                 ("model: fisheye (equidistant k1 k2 k3 k4)" if "fisheye" in self.flags else
                   f"model: pinhole, {self._n_dist()} distortion coefficients (OpenCV order "
                   f"k1 k2 p1 p2 k3 k4 k5 k6)")
                  + f"; options: {', '.join(self.flags) or 'defaults'}"]

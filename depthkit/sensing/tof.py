@@ -194,7 +194,6 @@ def unwrap(phases, frequencies_hz, *, phase_sigma=0.05, max_range_m: float | Non
     range_m : (H, W) float32, NaN where invalid
     status : (H, W) uint8 (codes of :data:`STATUS`)
     """
-    from . import _kernels
 
     p = np.asarray(phases, dtype=np.float64)
     if p.ndim != 3:

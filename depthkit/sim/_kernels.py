@@ -12,7 +12,6 @@ from numba import njit, prange
 
 from .._numba import CACHE, FASTMATH
 
-
 # lattice hash: a linear combination of the coordinates, then the splitmix64 finaliser
 # (constants, never tuned at run time)
 _HX = np.uint64(0x9E3779B97F4A7C15)

@@ -86,6 +86,25 @@ class Source(ABC):
             self._frames += 1
         return frame
 
+    @property
+    def seekable(self) -> bool:
+        """True if frames can be read by index (files, datasets, recordings, the simulator),
+        which lets a cluster's workers read their own frames (see ``depthkit.batch``)."""
+        return type(self)._frame_at is not Source._frame_at
+
+    def read_at(self, index: int):
+        """Frame number `index` (0-based) of a seekable source; does not move :meth:`read`."""
+        if not self.seekable:
+            raise SourceError(f"{self.uri!r} cannot be read by frame index (a stream, not a file)")
+        n = len(self)
+        if int(index) != index or not 0 <= index < n:
+            raise ParameterError(f"frame index {index!r} is outside 0..{n - 1} of {self.uri!r}")
+        return self._frame_at(int(index))
+
+    def _frame_at(self, index: int):
+        """Seekable sources return frame `index` here (and define ``__len__``)."""
+        raise NotImplementedError
+
     def count_dropped(self, n: int = 1) -> None:
         with self._lock:
             self._dropped += n

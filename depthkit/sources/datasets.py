@@ -96,6 +96,17 @@ class DatasetSource(Source):
             return out
         return None
 
+    @property
+    def seekable(self) -> bool:
+        return self._want is None  # with a scene filter, indices would skip scenes
+
+    def _frame_at(self, index: int):
+        from ..eval.datasets import load_scene
+
+        out = scene_to_frame(load_scene(*self._scenes[index]), index)
+        self._rig = out.rig
+        return out
+
     def _extra_info(self) -> dict:
         return {"scenes": len(self._scenes)}
 

@@ -155,7 +155,11 @@ class FilesSource(Source):
     def _read(self, timeout: float):
         if self._index >= len(self._pairs):
             return None
-        i = self._index
+        frame = self._frame_at(self._index)
+        self._index += 1
+        return frame
+
+    def _frame_at(self, i: int):
         lp, rp = self._pairs[i]
         left = read_any_image(lp, gray=self._gray)
         right = read_any_image(rp, gray=self._gray)
@@ -165,7 +169,6 @@ class FilesSource(Source):
                                 rectified=self._rectified, rig=self._rig)
         except ShapeError as exc:
             raise FileFormatError(f"pair {lp} / {rp} does not form a stereo frame: {exc}") from exc
-        self._index += 1
         return frame
 
     def _extra_info(self) -> dict:

@@ -52,8 +52,14 @@ from pathlib import Path
 import numpy as np
 
 from .._optional import require
-from ..errors import (DeviceDisconnectedError, DeviceError, FileFormatError, ParameterError,
-                      SourceError, SourceTimeoutError)
+from ..errors import (
+    DeviceDisconnectedError,
+    DeviceError,
+    FileFormatError,
+    ParameterError,
+    SourceError,
+    SourceTimeoutError,
+)
 from ..types import DepthFrame, Intrinsics, RGBDFrame, StereoFrame, StereoRig
 from .base import ParsedURI, Source, register
 from .capture import CaptureThread, check_policy

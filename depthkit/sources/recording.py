@@ -260,7 +260,21 @@ class RecordingSource(Source):
     def _read(self, timeout: float):
         if self._index >= len(self._frames_meta):
             return None
-        e = self._frames_meta[self._index]
+        frame = self._frame_at(self._index)
+        if self._realtime:
+            ts = frame.timestamp_s
+            now = time.monotonic()
+            if self._t0 is None:
+                self._t0 = (now, ts)
+            else:
+                wait = (ts - self._t0[1]) - (now - self._t0[0])
+                if wait > 0:
+                    time.sleep(min(wait, timeout))
+        self._index += 1
+        return frame
+
+    def _frame_at(self, index: int):
+        e = self._frames_meta[index]
         try:
             ts, seq = float(e["timestamp_s"]), int(e["sequence"])
             gt = None
@@ -289,16 +303,7 @@ class RecordingSource(Source):
             raise
         except (KeyError, TypeError, ValueError) as exc:
             raise FileFormatError(
-                f"frame {self._index} of recording {self.path} is corrupt: {exc}") from exc
-        if self._realtime:
-            now = time.monotonic()
-            if self._t0 is None:
-                self._t0 = (now, ts)
-            else:
-                wait = (ts - self._t0[1]) - (now - self._t0[0])
-                if wait > 0:
-                    time.sleep(min(wait, timeout))
-        self._index += 1
+                f"frame {index} of recording {self.path} is corrupt: {exc}") from exc
         return frame
 
     def _extra_info(self) -> dict:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from calib_synth import render_view, rodrigues
+
 from depthkit.calibration import Board, detect
 from depthkit.errors import ParameterError
 

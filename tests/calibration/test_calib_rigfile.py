@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-
 from calib_synth import rodrigues
+
 from depthkit.calibration import (
     load_rig,
     load_ros_camera_info,

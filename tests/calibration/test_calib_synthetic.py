@@ -5,8 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from calib_synth import board_poses, render_stereo, rodrigues
+
 from depthkit.calibration import Board, Rectifier, calibrate_mono, calibrate_stereo, rectify_rig
 from depthkit.errors import ParameterError, ShapeError
 from depthkit.types import Intrinsics, StereoRig
@@ -165,8 +165,13 @@ def test_rectifier_maps_reused_and_roi(synthetic_chessboard_set):
 
 
 def test_fisheye_rig(tmp_path):
-    from depthkit.calibration import detect, load_rig, load_ros_camera_info, save_rig
-    from depthkit.calibration import save_ros_camera_info
+    from depthkit.calibration import (
+        detect,
+        load_rig,
+        load_ros_camera_info,
+        save_rig,
+        save_ros_camera_info,
+    )
 
     board = Board.chessboard(9, 6, 0.03)
     Kf1 = np.array([[200.0, 0, 238], [0, 200.5, 181], [0, 0, 1]])

@@ -11,8 +11,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-
 from calib_rowcheck import opencv_plain_rig, row_differences
+
 from depthkit.calibration import Board, Rectifier, calibrate_stereo, load_rig
 
 

@@ -7,8 +7,17 @@ import numpy as np
 import pytest
 
 from depthkit.errors import ParameterError
-from depthkit.sim import (Scene, SceneObject, SimRig, look_at, make_rig, make_scene,
-                          render_rgbd, render_stereo, render_view)
+from depthkit.sim import (
+    Scene,
+    SceneObject,
+    SimRig,
+    look_at,
+    make_rig,
+    make_scene,
+    render_rgbd,
+    render_stereo,
+    render_view,
+)
 from depthkit.sim.board import project_points
 from depthkit.sim.scene import quad
 from depthkit.types import Intrinsics, StereoRig

@@ -9,8 +9,13 @@ import numpy as np
 import pytest
 
 import depthkit as dk
-from depthkit.errors import (DeviceDisconnectedError, DeviceError, FileFormatError,
-                             ParameterError, SourceError)
+from depthkit.errors import (
+    DeviceDisconnectedError,
+    DeviceError,
+    FileFormatError,
+    ParameterError,
+    SourceError,
+)
 
 rs = pytest.importorskip("pyrealsense2")
 

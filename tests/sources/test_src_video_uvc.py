@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 
 import depthkit as dk
-from depthkit.errors import (DeviceDisconnectedError, DeviceError, FileFormatError,
-                             ParameterError, ShapeError, SourceError, SourceTimeoutError)
+from depthkit.errors import (
+    DeviceDisconnectedError,
+    DeviceError,
+    FileFormatError,
+    ParameterError,
+    ShapeError,
+    SourceError,
+    SourceTimeoutError,
+)
 from depthkit.sources.uvc import Camera, PairMatcher, UVCSource
 from depthkit.sources.video import split_views
 

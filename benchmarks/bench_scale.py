@@ -1,0 +1,88 @@
+"""Scale-out benchmark: frames per second of ``depthkit depth`` on a simulated sequence for the
+in-process run, ``--workers 2``, ``--scheduler local:1`` and ``--scheduler local:2``, side by side
+in one run (cluster start-up and kernel warm-up excluded: each configuration first processes a
+short warm-up sequence, then the timed one).
+
+Targets (issue 10, on a 2-core machine): local:2 at least 1.7x local:1, and Dask's overhead
+against --workers 2 at most 10 %.
+
+    python benchmarks/bench_scale.py [--frames 24] [--size 640x480] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import depthkit as dk  # noqa: E402
+
+
+def _uri(frames: int, size: str, seed: int) -> str:
+    return (f"sim://stereo?scene=tabletop&seed={seed}&size={size}&frames={frames}"
+            f"&rectified=1&trajectory=orbit")
+
+
+def measure(name: str, frames: int, size: str, **kw) -> dict:
+    sgm = {"num_disparities": 64, "preset": "balanced"}
+    opts = dict(save=("disparity", "depth"), sgm=sgm, progress=False)
+    scheduler = kw.pop("scheduler", None)
+    client = cluster = None
+    if scheduler is not None:
+        from distributed import Client, LocalCluster
+
+        n = int(scheduler.split(":")[1])
+        cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+        client = Client(cluster)
+        kw["scheduler"] = client
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            dk.batch.run_depth(_uri(2 * max(2, kw.get("workers", 1)), size, 99),
+                               Path(tmp) / "warm", **opts, **kw)
+            t = time.perf_counter()
+            s = dk.batch.run_depth(_uri(frames, size, 1), Path(tmp) / "run", **opts, **kw)
+            dt = time.perf_counter() - t
+    finally:
+        if client is not None:
+            client.close()
+            cluster.close()
+    assert s["frames_done"] == frames, s
+    return {"config": name, "frames": frames, "seconds": round(dt, 3),
+            "fps": round(frames / dt, 3)}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--frames", type=int, default=24)
+    ap.add_argument("--size", default="640x480")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    rows = [
+        measure("in-process", args.frames, args.size),
+        measure("--workers 2", args.frames, args.size, workers=2),
+        measure("--scheduler local:1", args.frames, args.size, scheduler="local:1"),
+        measure("--scheduler local:2", args.frames, args.size, scheduler="local:2"),
+    ]
+    fps = {r["config"]: r["fps"] for r in rows}
+    speedup = fps["--scheduler local:2"] / fps["--scheduler local:1"]
+    overhead = 1 - fps["--scheduler local:2"] / fps["--workers 2"]
+    print(f"{'configuration':24s} {'frames':>6s} {'seconds':>8s} {'frames/s':>9s}")
+    for r in rows:
+        print(f"{r['config']:24s} {r['frames']:6d} {r['seconds']:8.2f} {r['fps']:9.2f}")
+    print(f"local:2 / local:1 = {speedup:.2f}x (target >= 1.7x)   "
+          f"Dask overhead vs --workers 2 = {100 * overhead:.1f}% (target <= 10%)")
+    if args.json:
+        print(json.dumps({"rows": rows, "speedup_local2_over_local1": speedup,
+                          "dask_overhead_vs_workers2": overhead}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
