@@ -21,7 +21,8 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.tobytes()).decode()
 
 
-def write_html_report(path: Path, title: str, sections: list[tuple[str, dict | None, list]]) -> None:
+def write_html_report(path: Path, title: str,
+                      sections: list[tuple[str, dict | None, list]]) -> None:
     """Write `sections` of (heading, {metric: value} or None, [(caption, RGB image), ...])."""
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",

@@ -29,7 +29,8 @@ class DaskBackend(_ProcessPool):
     """Runs chunks of frames as tasks on a Dask cluster.
 
     The job (rig, matcher parameters, output settings) is scattered to every worker once; tasks
-    carry frame indices that workers read themselves (seekable sources) or the frames.  A task retried after its worker died rewrites the same files.
+    carry frame indices that workers read themselves (seekable sources) or the frames.  A task
+    retried after its worker died rewrites the same files.
     """
 
     def __init__(self, job: DepthJob, scheduler, *, connect_timeout_s: float):

@@ -22,5 +22,6 @@ def require(module: str) -> ModuleType:
     except ImportError as exc:
         hint = _HINTS.get(module.split(".")[0], f"pip install {module}")
         raise MissingDependencyError(
-            f"{module} is needed for this feature but cannot be imported ({exc}). Install it: {hint}"
+            f"{module} is needed for this feature but cannot be imported ({exc}). "
+            f"Install it: {hint}"
         ) from exc

@@ -69,7 +69,8 @@ class Intrinsics:
                 raise ParameterError(f"Intrinsics.{name} must be a positive integer; got {v!r}.")
             object.__setattr__(self, name, int(v))
         for name in ("fx", "fy"):
-            object.__setattr__(self, name, check_positive(getattr(self, name), f"Intrinsics.{name}"))
+            v = check_positive(getattr(self, name), f"Intrinsics.{name}")
+            object.__setattr__(self, name, v)
         for name in ("cx", "cy"):
             v = float(getattr(self, name))
             if not np.isfinite(v):
@@ -197,7 +198,8 @@ class StereoRig:
                 raise ParameterError("StereoRig needs all of R1, R2, P1, P2, Q, or none of them.")
             for name, shape in (("R1", (3, 3)), ("R2", (3, 3)), ("P1", (3, 4)), ("P2", (3, 4)),
                                 ("Q", (4, 4))):
-                object.__setattr__(self, name, _readonly(check_matrix(getattr(self, name), name, shape)))
+                m = check_matrix(getattr(self, name), name, shape)
+                object.__setattr__(self, name, _readonly(m))
         if self.rms is not None:
             object.__setattr__(self, "rms", float(self.rms))
 
@@ -413,7 +415,7 @@ class RGBDFrame(DepthFrame):
             object.__setattr__(self, "pose", _readonly(check_matrix(self.pose, "pose", (4, 4))))
 
     def point_cloud(self, *, cam2world: np.ndarray | None = None):
-        """Coloured point cloud of the valid pixels (see :func:`depthkit.geometry.to_pointcloud`)."""
+        """Coloured point cloud of the valid pixels (:func:`depthkit.geometry.to_pointcloud`)."""
         from .geometry import to_pointcloud
 
         pose = cam2world if cam2world is not None else self.pose

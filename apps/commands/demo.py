@@ -8,6 +8,7 @@ stage against the exact ground truth, and writes previews, ``disparity.pfm``, ``
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import sys
@@ -61,7 +62,9 @@ def run(args) -> int:
         num_disp = 16 * math.ceil(f_px * b_m / DEMO_NEAR_M / 16)
         matcher = dk.SGM(num_disparities=num_disp, preset=args.preset)
         fusion = dk.Fusion(voxel_size=args.voxel, max_depth_m=4.0)
-        pipe = dk.Pipeline(cam, matcher=matcher, fusion=fusion)
+        # stereo noise is uniform in disparity: smooth there (edge-preserving) before depth
+        smooth = functools.partial(dk.geometry.spatial_filter, **dk.geometry.STEREO_SPATIAL)
+        pipe = dk.Pipeline(cam, matcher=matcher, disparity_filter=smooth, fusion=fusion)
         print(f"depthkit demo: {args.frames} frames of sim://stereo ({args.scene}, {args.size}), "
               f"SGM {args.preset} with {num_disp} disparities", file=sys.stderr)
         for frame in pipe:

@@ -514,7 +514,7 @@ def calibrate_stereo(board: Board, left_images: Sequence, right_images: Sequence
                                  fisheye=fisheye)
         rejected += rej
         bad_names = {v.name for v in mviews if not v.used}
-        for (i, a, b), v in ((p, views[p[0]]) for p in pairs):
+        for (_i, a, b), v in ((p, views[p[0]]) for p in pairs):
             name = a.name if side == "left" else b.name
             if name in bad_names and v.used:
                 v.used = False

@@ -57,7 +57,8 @@ def write_pfm(path: str | os.PathLike, image: np.ndarray, *, little_endian: bool
     if not (a.ndim == 2 or (a.ndim == 3 and a.shape[2] == 3)):
         raise ShapeError(f"PFM holds (H, W) or (H, W, 3) images; got shape {a.shape}.")
     if a.dtype.kind != "f":
-        raise ShapeError(f"PFM holds float images; got dtype {a.dtype}. Convert with .astype(np.float32).")
+        raise ShapeError(
+            f"PFM holds float images; got dtype {a.dtype}. Convert with .astype(np.float32).")
     h, w = a.shape[:2]
     kind = b"PF" if a.ndim == 3 else b"Pf"
     endian = "<" if little_endian else ">"

@@ -168,7 +168,8 @@ def render_tof(scene, intrinsics: Intrinsics, cam2world=None, params: ToFSimPara
     """Ray-cast `scene` from a ToF camera and return raw samples with ground truth.
 
     `scene` is a :class:`depthkit.sim.Scene` (``raycast(origins, directions, *,
-    pixel_angle_rad, texture)`` giving ``t_hit``, world ``normals`` and ``albedo``).  Ground truth: ``depth_m`` is z-depth in the
+    pixel_angle_rad, texture)`` giving ``t_hit``, world ``normals`` and ``albedo``).
+    Ground truth: ``depth_m`` is z-depth in the
     *undistorted* camera (what :class:`~depthkit.sensing.tof.ToFDecoder` outputs by default);
     ``extras['range_m']`` and ``extras['depth_raw_m']`` are radial range and z in the raw grid.
     ``seed=None`` renders without noise; `cam2world` defaults to ``scene.default_pose``.

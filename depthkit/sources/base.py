@@ -54,7 +54,7 @@ class Source(ABC):
     def _read(self, timeout: float):
         """Return the next frame, ``None`` at the end of the stream; raise on errors."""
 
-    def _close(self) -> None:
+    def _close(self) -> None:  # noqa: B027 - optional hook, most sources hold nothing
         """Release devices and files."""
 
     @property

@@ -74,7 +74,8 @@ def _free_display() -> int:
     pytest.skip("no free X display number")
 
 
-@pytest.mark.skipif(shutil.which("Xvfb") is None, reason="Xvfb not installed (make test installs it)")
+@pytest.mark.skipif(shutil.which("Xvfb") is None,
+                    reason="Xvfb not installed (make test installs it)")
 def test_window_under_xvfb_shows_a_non_empty_mosaic(tmp_path):
     mss = pytest.importorskip("mss")
     n = _free_display()

@@ -68,7 +68,7 @@ def board_poses(board: Board, n: int, distance: float, rng) -> list[tuple[np.nda
     cols, rows = board.pattern_size
     centre = np.array([(cols - 1) / 2, (rows - 1) / 2, 0.0]) * board.square_size
     poses = []
-    for i in range(n):
+    for _ in range(n):
         ang = rng.uniform(-0.45, 0.45, 3) * np.array([1, 1, 0.5])
         R = rodrigues(*ang)
         shift = rng.uniform(-0.25, 0.25, 2) * distance

@@ -25,7 +25,8 @@ ROS_OK = ("image_width: 64\nimage_height: 48\n"
           "distortion_model: plumb_bob\n"
           "distortion_coefficients: {rows: 1, cols: 5, data: [0, 0, 0, 0, 0]}\n"
           "rectification_matrix: {rows: 3, cols: 3, data: [1, 0, 0, 0, 1, 0, 0, 0, 1]}\n"
-          "projection_matrix: {rows: 3, cols: 4, data: [50, 0, 32, -5, 0, 50, 24, 0, 0, 0, 1, 0]}\n")
+          "projection_matrix: {rows: 3, cols: 4, "
+          "data: [50, 0, 32, -5, 0, 50, 24, 0, 0, 0, 1, 0]}\n")
 
 
 def test_board_constructor_errors(tmp_path):
