@@ -1,0 +1,180 @@
+"""SGM parameters: a frozen, validated dataclass and the named presets."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ParameterError
+
+COSTS = ("census", "census_grad", "bt")
+SUBPIXEL = ("parabola", "equiangular", "none")
+PATHS = (4, 8)
+
+# Presets: fields that differ from the dataclass defaults (which are the `balanced` values).
+# Tuned on the benchmark scenes (bench_stereo.py) for the mean over scenes, not per scene.
+PRESETS: dict[str, dict] = {
+    "fast": {"cost": "census", "census_window": (5, 5), "paths": 4, "P1": 6, "P2": 60,
+             "lr_max_diff": 2},
+    "balanced": {},
+    "quality": {"cost": "census_grad", "median": True, "subpixel_window": 5},
+}
+
+
+@dataclass(frozen=True)
+class SGMParams:
+    """Parameters of :class:`depthkit.stereo.SGM` (validated when built; immutable).
+
+    Parameters
+    ----------
+    num_disparities : int
+        Number of disparities searched, ``D >= 1``; disparities run from `min_disparity` to
+        ``min_disparity + D - 1``.
+    min_disparity : int
+        Smallest disparity (may be negative).
+    cost : {"census", "census_grad", "bt"}
+        Matching cost: census Hamming distance; census plus a truncated horizontal-gradient
+        difference; or Birchfield-Tomasi on intensities (0..255 scale).
+    census_window : (int, int)
+        Census window (width, height), odd, at most 63 bits in all (9x7 is the largest usual one).
+    paths : {4, 8}
+        Aggregation paths (4: horizontal + vertical; 8: plus diagonals).
+    P1, P2 : int
+        Penalties for a disparity change of one pixel and of more, in cost units.
+    p2_adapt : float
+        Edge-aware P2: ``P2' = max(P1 + 1, P2 / (1 + |I(p) - I(p - r)| / p2_adapt))`` with I on a
+        0..255 scale; 0 keeps P2 constant.
+    gradient_weight, gradient_cap : float
+        Weight and truncation (grey levels) of the gradient term of ``cost="census_grad"``.
+    bt_cap : int
+        Truncation of the Birchfield-Tomasi cost.
+    uniqueness_ratio : int
+        Percent margin by which the best aggregated cost must beat every non-neighbouring
+        disparity (0 switches the test off; the presets rely on the left-right check instead,
+        which removed fewer correct pixels per wrong one on the benchmark).
+    subpixel : {"parabola", "equiangular", "none"}
+        Sub-pixel refinement of the winner: a parabola or a symmetric V through the costs at
+        the winner and its two neighbours.
+    subpixel_window : int
+        Odd side of the box over which the raw matching cost is summed for the sub-pixel fit
+        (the aggregated costs are flattened by P1 near the minimum, which pulls the estimate
+        toward whole pixels); 0 fits the aggregated costs instead.
+    lr_max_diff : int
+        Largest allowed left-right disagreement in pixels; negative switches the check off.
+    speckle_window_size : int
+        Connected regions of at most this many pixels are removed (0 switches it off).
+    speckle_range : float
+        Largest disparity step (pixels) inside one connected region.
+    occlusion_fill : bool
+        Fill half-occluded gaps (invalid runs just left of a foreground edge, between half and
+        all of the disparity jump wide, +-1 px) with the background disparity. Raises density
+        and lowers bad-N over all pixels, but the filled pixels are less reliable.
+    median : bool
+        3x3 median over valid neighbours after the checks.
+    fill : bool
+        Fill every invalid pixel from its row's farther valid neighbour (dense output).
+    """
+
+    num_disparities: int = 64
+    min_disparity: int = 0
+    cost: str = "census"
+    census_window: tuple[int, int] = (9, 7)
+    paths: int = 8
+    P1: int = 10
+    P2: int = 120
+    p2_adapt: float = 24.0
+    gradient_weight: float = 0.5
+    gradient_cap: float = 30.0
+    bt_cap: int = 63
+    uniqueness_ratio: int = 0
+    subpixel: str = "equiangular"
+    subpixel_window: int = 3
+    lr_max_diff: int = 1
+    speckle_window_size: int = 100
+    speckle_range: float = 2.0
+    occlusion_fill: bool = False
+    median: bool = False
+    fill: bool = False
+
+    def __post_init__(self) -> None:
+        def _int(name, lo=None, hi=None):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | np.integer):
+                raise ParameterError(f"`{name}` must be an int; got {v!r}.")
+            v = int(v)
+            if lo is not None and v < lo or hi is not None and v > hi:
+                rng = f"[{lo if lo is not None else '-inf'}, {hi if hi is not None else 'inf'}]"
+                raise ParameterError(f"`{name}` must be in {rng}; got {v}.")
+            object.__setattr__(self, name, v)
+
+        def _float(name, lo):
+            v = getattr(self, name)
+            try:
+                f = float(v)
+            except (TypeError, ValueError):
+                raise ParameterError(f"`{name}` must be a number; got {v!r}.") from None
+            if not (f >= lo) or f == float("inf"):
+                raise ParameterError(f"`{name}` must be a finite number >= {lo}; got {v!r}.")
+            object.__setattr__(self, name, f)
+
+        def _choice(name, options):
+            v = getattr(self, name)
+            if v not in options:
+                raise ParameterError(f"`{name}` must be one of {options}; got {v!r}.")
+
+        _int("num_disparities", 1, 4096)
+        _int("min_disparity", -4096, 4096)
+        _choice("cost", COSTS)
+        cw = self.census_window
+        try:
+            cw = tuple(int(v) for v in cw)
+        except (TypeError, ValueError):
+            raise ParameterError(f"`census_window` must be (width, height); got {cw!r}.") from None
+        if len(cw) != 2 or any(v < 1 or v % 2 == 0 for v in cw) or cw[0] * cw[1] - 1 > 63:
+            raise ParameterError(
+                "`census_window` must be (width, height) with odd sides and at most 64 pixels "
+                f"(e.g. (9, 7) or (5, 5)); got {self.census_window!r}."
+            )
+        object.__setattr__(self, "census_window", cw)
+        if self.paths not in PATHS:
+            raise ParameterError(f"`paths` must be one of {PATHS}; got {self.paths!r}.")
+        _int("P1", 0, 1000)
+        _int("P2", 0, 7000)
+        if self.P2 < self.P1:
+            raise ParameterError(f"`P2` ({self.P2}) must be >= `P1` ({self.P1}).")
+        _float("p2_adapt", 0.0)
+        _float("gradient_weight", 0.0)
+        _float("gradient_cap", 0.0)
+        _int("bt_cap", 1, 255)
+        _int("uniqueness_ratio", 0, 99)
+        _choice("subpixel", SUBPIXEL)
+        _int("subpixel_window", 0, 31)
+        if self.subpixel_window and self.subpixel_window % 2 == 0:
+            raise ParameterError(f"`subpixel_window` must be odd or 0; got {self.subpixel_window}.")
+        _int("lr_max_diff", -1, 4096)
+        _int("speckle_window_size", 0, 10**9)
+        _float("speckle_range", 0.0)
+        for name in ("occlusion_fill", "median", "fill"):
+            if not isinstance(getattr(self, name), bool):
+                v = getattr(self, name)
+                raise ParameterError(f"`{name}` must be True or False; got {v!r}.")
+
+    @classmethod
+    def from_preset(cls, preset: str = "balanced", **overrides) -> SGMParams:
+        """Parameters of a named preset (``fast``, ``balanced``, ``quality``) with overrides."""
+        if preset not in PRESETS:
+            raise ParameterError(f"unknown preset {preset!r}; choose one of {tuple(PRESETS)}.")
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(overrides) - fields)
+        if unknown:
+            raise ParameterError(
+                f"unknown SGM parameter(s) {unknown}; valid names are {sorted(fields)}."
+            )
+        return cls(**{**PRESETS[preset], **overrides})
+
+    def replace(self, **changes) -> SGMParams:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+

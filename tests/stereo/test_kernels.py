@@ -1,0 +1,134 @@
+"""Each SGM stage against the plain-numpy reference (integer stages exactly equal)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depthkit.stereo import SGMParams
+from depthkit.stereo import _kernels as K
+from depthkit.stereo import sgm as S
+
+from . import reference as ref
+
+
+def _pair(rng, h=11, w=23, levels=256):
+    a = rng.integers(0, levels, (h, w)).astype(np.float32)
+    b = rng.integers(0, levels, (h, w)).astype(np.float32)
+    return a, b
+
+
+@pytest.mark.parametrize("win", [(9, 7), (5, 5), (3, 3), (7, 9)])
+def test_census_matches_reference(rng, win):
+    ww, wh = win
+    img, _ = _pair(rng, levels=6)  # few levels: many ties, so the strict '<' matters
+    np.testing.assert_array_equal(K.census(img, wh, ww), ref.census(img, wh, ww))
+
+
+@pytest.mark.parametrize("min_disp", [0, 3, -2])
+@pytest.mark.parametrize("cost", ["census", "census_grad", "bt"])
+def test_cost_volume_matches_reference(rng, min_disp, cost):
+    a, b = _pair(rng)
+    p = SGMParams(num_disparities=7, min_disparity=min_disp, cost=cost)
+    got = S.cost_volume(a, b, p)
+    ww, wh = p.census_window
+    if cost == "bt":
+        want = ref.cost_bt(a, b, 7, min_disp, p.bt_cap)
+    else:
+        cl, cr = ref.census(a, wh, ww), ref.census(b, wh, ww)
+        if cost == "census":
+            want = ref.cost_census(cl, cr, 7, min_disp, ww * wh - 1)
+        else:
+            gl, gr = S._xgrad(a), S._xgrad(b)
+            inv = min(255, ww * wh - 1 + int(p.gradient_cap * p.gradient_weight))
+            want = ref.cost_census(cl, cr, 7, min_disp, inv, gl, gr, np.float32(p.gradient_cap),
+                                   np.float32(p.gradient_weight))
+    assert got.dtype == np.uint8
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("paths", [4, 8])
+@pytest.mark.parametrize("p2_adapt", [0.0, 10.0])
+@pytest.mark.parametrize("shape", [(9, 13, 7), (8, 5, 16), (1 + 6, 10, 1)])
+def test_aggregation_and_wta_match_reference(rng, paths, p2_adapt, shape):
+    H, W, D = shape
+    C = rng.integers(0, 64, (H, W, D)).astype(np.uint8)
+    guide = rng.integers(0, 256, (H, W)).astype(np.uint8)
+    p = SGMParams(num_disparities=D, paths=paths, p2_adapt=p2_adapt, P1=7, P2=90,
+                  uniqueness_ratio=10)
+    lut = S.p2_table(p)
+    dint, dsub, rkey, Sv = S.aggregate(C, guide, p)
+    np.testing.assert_array_equal(Sv, ref.aggregate(C, guide, lut, p.P1, paths))
+    rint, rsub, rkeys = ref.wta(Sv, 0, p.uniqueness_ratio, p.subpixel)
+    np.testing.assert_array_equal(dint, rint)
+    np.testing.assert_allclose(dsub, rsub, rtol=0, atol=1e-5, equal_nan=True)
+    np.testing.assert_array_equal(rkey, rkeys)
+
+
+@pytest.mark.parametrize("min_disp", [0, 4, -3])
+@pytest.mark.parametrize("subpix", ["parabola", "equiangular", "none"])
+def test_wta_with_disparity_offset_matches_reference(rng, min_disp, subpix):
+    H, W, D = 6, 17, 9
+    C = rng.integers(0, 40, (H, W, D)).astype(np.uint8)
+    guide = np.zeros((H, W), np.uint8)
+    p = SGMParams(num_disparities=D, min_disparity=min_disp, subpixel=subpix, uniqueness_ratio=0)
+    dint, dsub, rkey, Sv = S.aggregate(C, guide, p)
+    rint, rsub, rkeys = ref.wta(Sv, min_disp, 0, subpix)
+    np.testing.assert_array_equal(dint, rint)
+    np.testing.assert_allclose(dsub, rsub, rtol=0, atol=1e-5, equal_nan=True)
+    np.testing.assert_array_equal(rkey, rkeys)
+
+
+@pytest.mark.parametrize("max_diff", [0, 1, 3])
+def test_lr_check_matches_reference(rng, max_diff):
+    H, W, D = 7, 21, 8
+    C = rng.integers(0, 40, (H, W, D)).astype(np.uint8)
+    p = SGMParams(num_disparities=D, uniqueness_ratio=0)
+    dint, dsub, rkey, _ = S.aggregate(C, np.zeros((H, W), np.uint8), p)
+    got = K.lr_check(dint, dsub, rkey, 0, max_diff)
+    want = ref.lr_check(dint, dsub, rkey, max_diff)
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    assert np.isnan(got).sum() > np.isnan(dsub).sum()  # the check did drop something
+
+
+def test_median_and_fill_kernels():
+    d = np.array([[1, 2, np.nan, 9, 4],
+                  [1, 2, 3, np.nan, np.nan],
+                  [np.nan, 5, 6, 7, 8]], np.float32)
+    m = K.median3(d)
+    assert np.array_equal(np.isnan(m), np.isnan(d))  # invalid stays invalid
+    # (0, 0): valid neighbours 1, 2, 1, 2 -> median 1.5
+    assert m[0, 0] == pytest.approx(1.5)
+    assert m[1, 1] == pytest.approx(np.median([1, 2, 1, 2, 3, 5, 6]))
+    f = K.fill_background(d)
+    assert not np.isnan(f).any()
+    assert f[0, 2] == 2  # min(2, 9): the farther side
+    assert f[1, 3] == 3 and f[1, 4] == 3  # run to the border takes the one valid end
+    assert f[2, 0] == 5
+
+
+@pytest.mark.parametrize(("mode", "code"), [("parabola", 1), ("equiangular", 2)])
+@pytest.mark.parametrize("rad", [0, 1, 2])
+def test_refine_subpixel_matches_reference(rng, mode, code, rad):
+    H, W, D = 7, 12, 6
+    C = rng.integers(0, 60, (H, W, D)).astype(np.uint8)
+    dint = rng.integers(-1, D, (H, W)).astype(np.int16)
+    disp = np.where(dint >= 0, dint, np.nan).astype(np.float32)
+    disp[0, 0] = np.nan
+    got = K.refine_subpixel(C, dint, disp, 2, rad, code)
+    want = ref.refine_subpixel(C, dint, disp, 2, rad, mode)
+    np.testing.assert_allclose(got, want, atol=1e-5, equal_nan=True)
+
+
+def test_fill_occlusions_matches_reference(rng):
+    d = rng.uniform(0, 20, (9, 40)).astype(np.float32)
+    d[rng.random(d.shape) < 0.3] = np.nan
+    d[2, 5:9] = np.nan
+    d[2, 4], d[2, 9] = 3.0, 9.0  # gap of 4 left of a 6-px jump: filled with 3
+    d[3, 5:15] = np.nan
+    d[3, 4], d[3, 15] = 3.0, 9.0  # gap of 10: too wide, stays
+    d[4, 5:6] = np.nan
+    d[4, 4], d[4, 6] = 3.0, 19.0  # gap of 1 at a 16-px jump: too narrow, stays
+    got = K.fill_occlusions(d, 1.0, 0.5)
+    np.testing.assert_array_equal(got, ref.fill_occlusions(d, 1.0, 0.5))
+    assert np.all(got[2, 5:9] == 3.0) and np.isnan(got[3, 5:15]).all() and np.isnan(got[4, 5])
