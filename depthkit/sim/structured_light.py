@@ -208,7 +208,8 @@ def open_structured_light(parsed):
     the camera's size.  ``noise`` scales shot and read noise (0 = noise-free).
     """
     from ..sensing.structured_light import StructuredLightDecoder
-    from ..sources.sim import COMMON_DEFAULTS, COMMON_PARAMS, SimSource, parse_bool, scene_and_poses
+    from ..sources.base import parse_bool
+    from ..sources.sim import COMMON_DEFAULTS, COMMON_PARAMS, SimSource, scene_and_poses
     from .rig import make_rig
 
     p = parsed.params({**COMMON_PARAMS, "noise": float, "raw": parse_bool, "period": int,

@@ -254,7 +254,8 @@ def open_tof(parsed):
     ``noise`` scales shot and read noise (0 = noise-free).
     """
     from ..sensing.tof import ToFDecoder
-    from ..sources.sim import COMMON_DEFAULTS, COMMON_PARAMS, SimSource, parse_bool, scene_and_poses
+    from ..sources.base import parse_bool
+    from ..sources.sim import COMMON_DEFAULTS, COMMON_PARAMS, SimSource, scene_and_poses
     from .rig import make_rig
 
     p = parsed.params({**COMMON_PARAMS, "noise": float, "raw": parse_bool, "freqs": _parse_freqs,

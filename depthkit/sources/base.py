@@ -237,3 +237,43 @@ def wait_until(deadline: float) -> float:
     if left <= 0:
         raise SourceTimeoutError("no frame arrived in time")
     return left
+
+
+# --- converters for URI query values (used with ParsedURI.params) --------------------------
+def parse_bool(value: str) -> bool:
+    """``1/true/yes/on`` (or a bare ``?flag``) -> True, ``0/false/no/off`` -> False."""
+    v = str(value).strip().lower()
+    if v in ("1", "true", "yes", "on", ""):
+        return True
+    if v in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("expected 1/0, true/false, yes/no or on/off")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``"640x480"`` -> ``(640, 480)``."""
+    parts = str(text).lower().split("x")
+    if len(parts) != 2:
+        raise ValueError(f"size must be WIDTHxHEIGHT, e.g. 640x480; got {text!r}")
+    return int(parts[0]), int(parts[1])
+
+
+def positive_int(text: str) -> int:
+    i = int(text)
+    if i <= 0:
+        raise ValueError("must be a positive integer")
+    return i
+
+
+def positive_float(text: str) -> float:
+    f = float(text)
+    if not f > 0:
+        raise ValueError("must be > 0")
+    return f
+
+
+def nonneg_float(text: str) -> float:
+    f = float(text)
+    if not f >= 0:
+        raise ValueError("must be >= 0")
+    return f

@@ -20,23 +20,13 @@ from pathlib import Path
 
 from ..errors import FileFormatError, ParameterError, ShapeError, SourceError
 from ..types import StereoFrame
-from .base import ParsedURI, Source, register
+from .base import ParsedURI, Source, nonneg_float, parse_bool, register
 
-__all__ = ["FilesSource", "match_pairs", "natural_key", "parse_bool", "load_rig_param"]
+__all__ = ["FilesSource", "match_pairs", "natural_key", "load_rig_param"]
 
 log = logging.getLogger(__name__)
 
 _IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm", ".tif", ".tiff", ".pfm"}
-
-
-def parse_bool(value: str) -> bool:
-    """``1/true/yes/on`` -> True, ``0/false/no/off`` -> False (for URI query values)."""
-    v = str(value).strip().lower()
-    if v in ("1", "true", "yes", "on", ""):
-        return True
-    if v in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("expected 1/0, true/false, yes/no or on/off")
 
 
 def load_rig_param(value: str):
@@ -175,15 +165,8 @@ class FilesSource(Source):
         return {"pairs": len(self._pairs), "unmatched": [str(p) for p in self._unmatched]}
 
 
-def _nonneg(v: str) -> float:
-    f = float(v)
-    if not f >= 0:
-        raise ValueError("must be >= 0")
-    return f
-
-
 def _open(parsed: ParsedURI) -> FilesSource:
-    p = parsed.params({"gray": parse_bool, "rectified": parse_bool, "fps": _nonneg,
+    p = parsed.params({"gray": parse_bool, "rectified": parse_bool, "fps": nonneg_float,
                        "rig": load_rig_param},
                       {"gray": False, "rectified": False, "fps": 0.0})
     parts = parsed.target.split(",")

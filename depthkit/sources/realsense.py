@@ -61,7 +61,7 @@ from ..errors import (
     SourceTimeoutError,
 )
 from ..types import DepthFrame, Intrinsics, RGBDFrame, StereoFrame, StereoRig
-from .base import ParsedURI, Source, register
+from .base import ParsedURI, Source, positive_float, positive_int, register
 from .capture import CaptureThread, check_policy
 
 __all__ = ["RealSenseSource", "list_devices", "intrinsics_from_rs", "register_color_to_depth",
@@ -783,20 +783,6 @@ def _csv(allowed):
     return conv
 
 
-def _pos_int(v: str) -> int:
-    i = int(v)
-    if i <= 0:
-        raise ValueError("must be a positive integer")
-    return i
-
-
-def _pos_float(v: str) -> float:
-    f = float(v)
-    if not f > 0:
-        raise ValueError("must be > 0")
-    return f
-
-
 def _record_path(v: str) -> str:
     if not v.lower().endswith(".db3"):
         raise ValueError("librealsense 2.59 records to ROS 2 .db3 files only; name it *.db3")
@@ -811,9 +797,9 @@ def _align(v: str) -> str:
 
 def _open(parsed: ParsedURI) -> RealSenseSource:
     p = parsed.params(
-        {"streams": _csv(STREAMS), "width": _pos_int, "height": _pos_int, "fps": _pos_int,
-         "align": _align, "filters": _csv(FILTERS), "queue": _pos_int, "drop": check_policy,
-         "record": _record_path, "lost_after": _pos_float},
+        {"streams": _csv(STREAMS), "width": positive_int, "height": positive_int,
+         "fps": positive_int, "align": _align, "filters": _csv(FILTERS), "queue": positive_int,
+         "drop": check_policy, "record": _record_path, "lost_after": positive_float},
         {"filters": (), "queue": 4},
     )
     target = parsed.target

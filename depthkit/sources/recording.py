@@ -311,7 +311,7 @@ class RecordingSource(Source):
 
 
 def _open(parsed: ParsedURI) -> RecordingSource:
-    from .files import parse_bool
+    from .base import parse_bool
 
     p = parsed.params({"realtime": parse_bool}, {"realtime": False})
     if not parsed.target:

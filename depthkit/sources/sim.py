@@ -20,36 +20,11 @@ from collections.abc import Callable
 
 from ..errors import ParameterError, SourceError
 from ..types import Intrinsics, StereoRig
-from .base import ParsedURI, Source, register
+from .base import ParsedURI, Source, nonneg_float, parse_bool, parse_size, register
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SIM_KINDS", "COMMON_PARAMS", "COMMON_DEFAULTS", "SimSource", "parse_size",
-           "parse_bool", "scene_and_poses"]
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """``"640x480"`` -> ``(640, 480)``."""
-    parts = str(text).lower().split("x")
-    if len(parts) != 2:
-        raise ValueError(f"size must be WIDTHxHEIGHT, e.g. 640x480; got {text!r}")
-    return int(parts[0]), int(parts[1])
-
-
-def parse_bool(text: str) -> bool:
-    t = str(text).strip().lower()
-    if t in ("1", "true", "yes", "on"):
-        return True
-    if t in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"expected 0 or 1; got {text!r}")
-
-
-def _nonneg_float(text: str) -> float:
-    v = float(text)
-    if not v >= 0:
-        raise ValueError(f"must be >= 0; got {text!r}")
-    return v
+__all__ = ["SIM_KINDS", "COMMON_PARAMS", "COMMON_DEFAULTS", "SimSource", "scene_and_poses"]
 
 
 #: Query parameters every ``sim://`` kind accepts (name -> converter).
@@ -117,7 +92,7 @@ def _open_stereo(parsed: ParsedURI) -> Source:
     from ..sim.render import render_stereo
     from ..sim.rig import SimRig
 
-    p = parsed.params({**COMMON_PARAMS, "rectified": parse_bool, "noise": _nonneg_float,
+    p = parsed.params({**COMMON_PARAMS, "rectified": parse_bool, "noise": nonneg_float,
                        "projector": parse_bool, "baseline": float, "gray": parse_bool},
                       {**COMMON_DEFAULTS, "rectified": False, "noise": 1.0, "projector": False,
                        "baseline": 0.08, "gray": False})
@@ -140,7 +115,7 @@ def _open_stereo(parsed: ParsedURI) -> Source:
 def _open_rgbd(parsed: ParsedURI) -> Source:
     from ..sim.render import render_rgbd
 
-    p = parsed.params({**COMMON_PARAMS, "noise": _nonneg_float, "depth_noise": _nonneg_float,
+    p = parsed.params({**COMMON_PARAMS, "noise": nonneg_float, "depth_noise": nonneg_float,
                        "hfov": float},
                       {**COMMON_DEFAULTS, "noise": 1.0, "depth_noise": 0.0, "hfov": 70.0})
     scene, poses = scene_and_poses(p)

@@ -32,9 +32,16 @@ import numpy as np
 
 from ..errors import DeviceDisconnectedError, DeviceError, ParameterError, SourceTimeoutError
 from ..types import StereoFrame
-from .base import ParsedURI, Source, register
+from .base import (
+    ParsedURI,
+    Source,
+    parse_bool,
+    positive_float,
+    positive_int,
+    register,
+)
 from .capture import CaptureThread, check_policy
-from .files import load_rig_param, parse_bool
+from .files import load_rig_param
 from .video import check_layout, split_views, to_rgb
 
 __all__ = ["UVCSource", "PairMatcher", "Camera"]
@@ -313,20 +320,6 @@ class UVCSource(Source):
             c.release()
 
 
-def _pos_int(v: str) -> int:
-    i = int(v)
-    if i <= 0:
-        raise ValueError("must be a positive integer")
-    return i
-
-
-def _pos_float(v: str) -> float:
-    f = float(v)
-    if not f > 0:
-        raise ValueError("must be > 0")
-    return f
-
-
 def _fourcc(v: str) -> str:
     if len(v) != 4:
         raise ValueError("a FOURCC has 4 characters, e.g. MJPG or YUYV")
@@ -335,10 +328,10 @@ def _fourcc(v: str) -> str:
 
 def _open(parsed: ParsedURI) -> UVCSource:
     p = parsed.params(
-        {"width": _pos_int, "height": _pos_int, "fps": _pos_float, "exposure": float,
-         "fourcc": _fourcc, "tolerance": _pos_float, "queue": _pos_int, "drop": check_policy,
-         "layout": check_layout, "rectified": parse_bool, "gray": parse_bool,
-         "open_timeout": _pos_float, "rig": load_rig_param},
+        {"width": positive_int, "height": positive_int, "fps": positive_float, "exposure": float,
+         "fourcc": _fourcc, "tolerance": positive_float, "queue": positive_int,
+         "drop": check_policy, "layout": check_layout, "rectified": parse_bool, "gray": parse_bool,
+         "open_timeout": positive_float, "rig": load_rig_param},
         {"rectified": False, "gray": False, "queue": 2, "open_timeout": 10.0},
     )
     targets = [t for t in parsed.target.split(",")] if parsed.target else ["0"]

@@ -16,8 +16,8 @@ import numpy as np
 
 from ..errors import FileFormatError, ParameterError, ShapeError, SourceError
 from ..types import StereoFrame
-from .base import ParsedURI, Source, register
-from .files import load_rig_param, parse_bool
+from .base import ParsedURI, Source, parse_bool, register
+from .files import load_rig_param
 
 __all__ = ["VideoSource", "split_views", "LAYOUTS", "to_rgb"]
 

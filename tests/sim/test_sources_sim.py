@@ -85,4 +85,4 @@ def test_sim_kinds_hook_accepts_new_kinds():
         assert calls == ["board"]
     finally:
         del simsrc.SIM_KINDS["test-kind"]
-    assert simsrc.parse_size("320X240") == (320, 240)
+    assert dk.sources.base.parse_size("320X240") == (320, 240)
