@@ -76,50 +76,43 @@ def frame_outputs(job: DepthJob, key: str, *, has_rig: bool = True) -> list[Path
 _WORKER: dict = {}
 
 
-def _matcher(job: DepthJob):
+def _pipeline(job: DepthJob):
+    """This process's stereo pipeline for `job` (matcher and rectifiers built once)."""
+    from .pipeline import Pipeline
     from .stereo import SGM
 
-    m = _WORKER.get("matcher")
-    if m is None or _WORKER.get("sgm") != job.sgm:
-        m = SGM(**job.sgm)
-        _WORKER["matcher"], _WORKER["sgm"] = m, job.sgm
-    return m
-
-
-def _rectifier(rig: StereoRig):
-    from .calibration import Rectifier
-
-    cache = _WORKER.setdefault("rectifiers", {})
-    key = id(rig)
-    if key not in cache:
-        cache[key] = (rig, Rectifier(rig))
-    return cache[key][1]
+    pipe = _WORKER.get("pipeline")
+    if pipe is None or _WORKER.get("sgm") != job.sgm:
+        pipe = Pipeline(matcher=SGM(**job.sgm))
+        _WORKER["pipeline"], _WORKER["sgm"] = pipe, job.sgm
+    return pipe
 
 
 def process_frame(job: DepthJob, frame: StereoFrame) -> dict:
     """Rectify (if needed), match, convert and write one frame's outputs; return a record."""
+    from dataclasses import replace
+
     from . import io
     from .geometry import disparity_to_depth, to_pointcloud
 
     t0 = time.perf_counter()
     key = frame_key(frame)
-    rig = job.rig if job.rig is not None else frame.rig
-    left, right = frame.left, frame.right
-    if not frame.rectified:
-        if rig is None:
-            from .errors import CalibrationError
+    if job.rig is not None:
+        frame = replace(frame, rig=job.rig)
+    if not frame.rectified and frame.rig is None:
+        from .errors import CalibrationError
 
-            raise CalibrationError(
-                f"frame {key} is not rectified and no calibration was given; pass --rig rig.yaml")
-        rect = _rectifier(rig).rectify(left, right)
-        left, right, rig = rect.left, rect.right, rect.rig
-    disp = _matcher(job).compute(left, right)
+        raise CalibrationError(
+            f"frame {key} is not rectified and no calibration was given; pass --rig rig.yaml")
+    pipe = _pipeline(job)
+    disp, rect = pipe.match(frame)
+    rig = rect.rig
     has_rig = rig is not None and rig.is_rectified
     d = job.out_dir
     if "disparity" in job.save:
         io.write_pfm(d / f"{key}_disparity.pfm", disp)
     if "preview" in job.save:
-        prm = _matcher(job).params
+        prm = pipe.matcher.params
         io.write_image(d / f"{key}_preview.png",
                        io.colorize_disparity(disp, max_disparity=prm.min_disparity
                                              + prm.num_disparities))
@@ -131,7 +124,7 @@ def process_frame(job: DepthJob, frame: StereoFrame) -> dict:
             if "pfm" in job.depth_formats:
                 io.write_pfm(d / f"{key}_depth.pfm", depth)
         if "cloud" in job.save:
-            color = left if left.dtype == np.uint8 else None
+            color = rect.left if rect.left.dtype == np.uint8 else None
             pts, cols = to_pointcloud(depth, rig.rectified_intrinsics, color=color)
             io.write_ply(d / f"{key}_cloud.ply", pts, cols)
     valid = float(np.isfinite(disp).mean())
@@ -337,7 +330,7 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
     job.out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         _remove_stale_temporaries(job.out_dir)
-    _matcher(job)  # validate the matcher parameters before any work starts
+    _pipeline(job)  # validate the matcher parameters before any work starts
     if scheduler is not None:
         from ._optional import require
 

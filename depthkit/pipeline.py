@@ -145,38 +145,47 @@ class Pipeline:
             self.timings["filters"].add(time.perf_counter() - t)
         return out
 
-    def _rectified(self, frame: StereoFrame) -> StereoFrame:
-        if frame.rectified:
-            if frame.rig is None or not frame.rig.is_rectified:
-                raise CalibrationError(
-                    "a rectified stereo frame needs its rig (focal length and baseline) to give "
-                    "depth; open the source with calibration or attach a rig")
-            return frame
-        if frame.rig is None:
-            raise CalibrationError(
-                "raw (unrectified) stereo frame without calibration: calibrate the rig "
-                "(depthkit calibrate) and open the source with it")
-        from .calibration import Rectifier
+    def match(self, frame: StereoFrame) -> tuple[np.ndarray, StereoFrame]:
+        """Disparity of the rectified left view and the rectified frame it belongs to.
 
-        key = id(frame.rig)
-        rect = self._rectifiers.get(key)
-        if rect is None:
-            rect = self._rectifiers[key] = (frame.rig, Rectifier(frame.rig))
+        Raw frames are rectified with their rig first (the rectifier is built once per rig);
+        pixels of the black border rectification leaves are NaN; the `disparity_filter`, if
+        any, is applied.
+        """
+        valid = None
+        if not frame.rectified:
+            if frame.rig is None:
+                raise CalibrationError(
+                    "raw (unrectified) stereo frame without calibration: calibrate the rig "
+                    "(depthkit calibrate) and open the source with it")
+            from .calibration import Rectifier
+
+            key = id(frame.rig)
+            rect = self._rectifiers.get(key)
+            if rect is None:  # keep the rig referenced so its id stays unique
+                rect = self._rectifiers[key] = (frame.rig, Rectifier(frame.rig))
+            t = time.perf_counter()
+            frame = rect[1].rectify_frame(frame)
+            valid = rect[1].valid_mask("left")
+            self.timings["rectify"].add(time.perf_counter() - t)
         t = time.perf_counter()
-        out = rect[1].rectify_frame(frame)
-        self.timings["rectify"].add(time.perf_counter() - t)
-        return out
+        disp = self.matcher.compute(frame.left, frame.right)
+        if valid is not None:
+            disp[~valid] = np.nan
+        if self.disparity_filter is not None:
+            disp = self.disparity_filter(disp)
+        self.timings["match"].add(time.perf_counter() - t)
+        return disp, frame
 
     def _stereo_to_rgbd(self, frame: StereoFrame) -> RGBDFrame:
         from .geometry import disparity_to_depth
         from .geometry.cloud import colors_to_uint8
 
-        rf = self._rectified(frame)
-        t = time.perf_counter()
-        disp = self.matcher.compute(rf.left, rf.right)
-        if self.disparity_filter is not None:
-            disp = self.disparity_filter(disp)
-        self.timings["match"].add(time.perf_counter() - t)
+        if frame.rectified and (frame.rig is None or not frame.rig.is_rectified):
+            raise CalibrationError(
+                "a rectified stereo frame needs its rig (focal length and baseline) to give "
+                "depth; open the source with calibration or attach a rig")
+        disp, rf = self.match(frame)
         t = time.perf_counter()
         depth = disparity_to_depth(disp, rf.rig)
         self.timings["depth"].add(time.perf_counter() - t)

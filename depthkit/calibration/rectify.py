@@ -117,6 +117,7 @@ class Rectifier:
         self.roi_left = _valid_roi(*self._maps[0], r.left.size)
         self.roi_right = _valid_roi(*self._maps[1], r.right.size)
         self.roi = _intersect(self.roi_left, self.roi_right)
+        self._masks: list[np.ndarray | None] = [None, None]
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -133,6 +134,25 @@ class Rectifier:
             v.flags.writeable = False
             out.append(v)
         return out[0], out[1]
+
+    def valid_mask(self, which: str = "left") -> np.ndarray:
+        """Boolean ``(H, W)``: rectified pixels that sample inside the raw image (the rest is
+        the black border ``rectify`` fills in, where no disparity should be reported)."""
+        if which not in ("left", "right"):
+            raise ParameterError(f"which must be 'left' or 'right'; got {which!r}.")
+        i = 0 if which == "left" else 1
+        if self._masks[i] is None:
+            import cv2
+
+            src = np.full(self.rig.left.shape, 255, np.uint8)
+            m1, m2 = self._maps[i]
+            # the same sampling as rectify: valid only if every tap lies inside the raw image
+            out = cv2.remap(src, m1, m2, self.interpolation, borderMode=cv2.BORDER_CONSTANT,
+                            borderValue=0)
+            mask = out == 255
+            mask.flags.writeable = False
+            self._masks[i] = mask
+        return self._masks[i]
 
     def rectify_image(self, image: np.ndarray, which: str = "left") -> np.ndarray:
         """Rectify one image of the given camera."""

@@ -110,3 +110,22 @@ def test_bad_arguments():
         dk.Pipeline([], drop="sometimes")
     with pytest.raises(dk.errors.ParameterError, match="StereoFrame"):
         dk.Pipeline([]).process(np.zeros((4, 4)))
+
+
+def test_no_disparity_on_the_black_border_rectification_leaves(sim_frames):
+    """Rectifying with alpha=1 keeps every raw pixel and leaves black corners; matching black
+    against black would give disparity ~0 (depth ~infinite). Those pixels must be invalid."""
+    from dataclasses import replace
+
+    from depthkit.calibration import Rectifier, rectify_rig
+
+    rig = rectify_rig(sim_frames[0].rig, alpha=1.0)
+    rect = Rectifier(rig)
+    mask = rect.valid_mask("left")
+    white = np.full(mask.shape, 255, np.uint8)
+    assert 0.5 < mask.mean() < 0.99
+    assert np.all(rect.rectify_image(white, "left")[~mask] < 255)   # border filled, not sampled
+    assert np.all(rect.rectify_image(white, "left")[mask] == 255)
+    f = dk.Pipeline(matcher=_matcher()).process(replace(sim_frames[0], rig=rig))
+    assert np.all(np.isnan(f.disparity[~mask])) and np.all(np.isnan(f.depth_m[~mask]))
+    assert np.isfinite(f.disparity[mask]).mean() > 0.6
