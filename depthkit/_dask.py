@@ -66,5 +66,8 @@ class DaskBackend(_ProcessPool):
         return dask_wait(list(pending), return_when="FIRST_COMPLETED").done
 
     def close(self):
+        # release the scattered job first: closing a cluster that still holds it logs an error
+        self.client.cancel([self.job_future])
+        del self.job_future
         for obj in self._own:
             obj.close()

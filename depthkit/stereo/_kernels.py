@@ -39,19 +39,29 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   (``vpextrq``/``vpinsrw``). The hot loops therefore take flat row arrays with uint64 offsets
   (every term uint64: numba turns ``uint64 + int64`` into float64, which also gives gathers) and
   are inlined (``inline="always"``): about 1.5-2x faster than per-pixel slices.
-- Walking the columns right to left ran 2-4x slower than left to right on this machine (a plain
-  copy loop too), so the backward sweep runs its row-to-row directions left to right and only
-  the right->left horizontal path backwards, over a row that is then in cache.
+- Walking the columns right to left ran 2-4x slower than left to right on this machine, so the
+  backward sweep runs its row-to-row directions left to right and only the right->left
+  horizontal path backwards (``_hpath``), over a row that is then in cache. Most of that
+  slowness was LLVM's code, not the walk: ``_hpath`` adds each path straight into the sums
+  (``_path_sadd``, no ``acc`` round trip) and keeps the direction a run-time value (with
+  ``x = W - 1 - i`` spelled out LLVM made it ~3x slower); the backward sweep went from ~2.4x
+  to ~1.2x the forward sweep's time.
 - WTA keys ``(cost << 16) | d`` are built by ``_key32u`` in 32 bits (``vpminud``, 8 lanes
   instead of 4 for numba's widened ints); the right view's keys are stored x-reversed so that
-  their scatter runs forwards.
+  their scatter runs forwards. Neighbouring columns update right keys shifted by one element,
+  so each vector load overlapped the previous pixel's stores at an offset (failed store
+  forwarding); ``_wta_row`` visits the columns 16 apart in 16 passes, where the vectors line
+  up: the WTA got ~1.5x faster.
+- Tried and dropped (slower here): fusing the last direction's update with the sum store in
+  the sweeps (~1.7x slower), flat uint64 offsets in ``cost_census`` and ``refine_subpixel``.
 - ``_ham_full`` compiles to ``vpopcntq``; ``_shift_in`` (census) to ``vcmpltps`` + shifts.
 
-Where the time goes (teddy 450x375, D=64, one thread, shared and loaded machine, so +-30 %):
-cost volume about 10 ms, forward sweep about 13 ms, backward sweep about 30 ms, WTA about 10 ms,
-sub-pixel fit 5 ms, the rest 5 ms. OpenCV's 3WAY takes about 20 ms for everything. What is left
-is per-pixel overhead (loop set-up, alias checks and horizontal reductions for each of the four
-directions at every pixel), which dominates at D <= 64.
+Where the time goes (KITTI 1242x375, D=80, balanced, 2 threads, shared and loaded machine, so
++-30 %): census 2 x 6 ms, cost volume 9 ms, both sweeps + WTA 71 ms (one thread: forward 40 ms,
+backward 46 ms, WTA ~20 ms), LR check 3 ms, sub-pixel box fit 10 ms, speckle filter 8-15 ms;
+OpenCV's 3WAY takes 55-80 ms for everything. What is left is per-pixel overhead (loop set-up,
+alias checks and horizontal reductions for each direction at every pixel), which dominates at
+D <= 64, and for large ``W x D`` (Aloe, 1282 x 224) the path buffers outgrowing L2.
 """
 
 from __future__ import annotations
@@ -63,6 +73,7 @@ from numba.extending import intrinsic
 from .._numba import CACHE, FASTMATH
 
 BIG = 0x3FFF  # int16 sentinel for out-of-range disparities in the path buffers
+_NPASS = 16  # WTA column interleave (see _wta_row)
 
 
 @intrinsic
@@ -371,7 +382,20 @@ def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey):
     iota = np.arange(D).astype(np.uint32)
     for xr in range(W):
         rkey[xr] = np.uint32(0xFFFFFFFF)
-    for x in range(W):
+    # columns in 16 interleaved passes: neighbouring pixels update right keys shifted by one
+    # element, so their vector loads would overlap the previous pixel's stores at an offset
+    # (failed store forwarding, ~5x slower); 16 columns apart the vectors line up
+    nq = (W // _NPASS) * _NPASS
+    x = -_NPASS
+    r = 0
+    for xi in range(W):
+        # x runs 0, 16, 32, ... < nq, then 1, 17, ..., then nq .. W - 1 (no divisions)
+        x += _NPASS
+        if xi >= nq:
+            x = xi
+        elif x >= nq:
+            x = r + 1
+            r += 1
         dlo = min(max(0, x - min_disp - (W - 1)), D)
         dhi = max(min(D, x - min_disp + 1), dlo)
         if dhi <= dlo:
@@ -480,6 +504,47 @@ def _store_sum(Sf, so, acc, D, store):
             Sf[so + du] = np.uint16(_add16(np.int16(Sf[so + du]), acc[du]))
 
 
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _path_sadd(cf, co, pf, po, uf, uo, Sf, D, p1, lim, mprev):
+    """One direction at one pixel added straight into the sums: ``Sf[co + d] += cur[d]``.
+
+    Going through the ``acc`` row (as :func:`_path_first` + :func:`_store_sum` do) made this
+    loop about 3x slower when it runs on its own, with nothing else to overlap."""
+    one = np.uint64(1)
+    two = np.uint64(2)
+    m = np.int16(BIG)
+    for d in range(D):
+        du = np.uint64(d)
+        v = _path(np.int16(cf[co + du]), pf[po + du], pf[po + du + one], pf[po + du + two], p1,
+                  lim, mprev)
+        uf[uo + du + one] = v
+        Sf[co + du] = np.uint16(_add16(np.int16(Sf[co + du]), v))
+        m = _min16(m, v)
+    return m
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _hpath(Cf, Sf, g, p2lut, p1, hbuf, W, D, s):
+    """The horizontal path of one row in direction `s` (+1 or -1), added into its sums ``Sf``.
+
+    `s` must stay a run-time value: with ``x = W - 1 - i`` spelled out, LLVM compiled the loop
+    into something about 3x slower (measured on the KITTI frame)."""
+    hf = hbuf.reshape(-1)
+    D2 = D + 2
+    hmin = np.int16(0)
+    for d in range(D):
+        hbuf[0, d + 1] = 0
+    for i in range(W):
+        x = W - 1 - i if s < 0 else i
+        co = np.uint64(x * D)
+        gx = np.int64(g[x])
+        xq = min(max(x - s, 0), W - 1)
+        limh = np.int16(hmin + p2lut[abs(gx - np.int64(g[xq]))])
+        hmin = _path_sadd(Cf, co, hf, np.uint64((i & 1) * D2), hf,
+                          np.uint64(((i + 1) & 1) * D2), Sf, D, p1, limh, hmin)
+
+
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, store, finalize,
               min_disp, uniq, subpix, dint, dsub, rkey):
@@ -543,10 +608,8 @@ def _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, stor
                 _store_sum(Sf, co, acc, D, store)
                 i += 1
         else:
-            # backward: walking the columns right to left was several times slower here, so
-            # the row-to-row directions run left to right and the horizontal path on its own
-            # the row-to-row directions: columns always ascending (a descending walk was several
-            # times slower here); the horizontal path then runs in its own direction over the row
+            # backward: the row-to-row directions walk the columns left to right (see the
+            # module docstring); the horizontal path then runs right to left over the row
             for x in range(W):
                 co = np.uint64(x * D)
                 gx = np.int64(g[x])
@@ -570,16 +633,7 @@ def _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, stor
                                                      np.uint64((o2 + xi) * D2), acc, D, p1, limb,
                                                      mbp)
                 _store_sum(Sf, co, acc, D, store)
-            xa = 0 if s > 0 else W - 1
-            for i in range(W):
-                x = xa + s * i
-                co = np.uint64(x * D)
-                gx = np.int64(g[x])
-                xq = min(max(x - s, 0), W - 1)
-                limh = np.int16(hmin + p2lut[abs(gx - np.int64(g[xq]))])
-                hmin = _path_first(Cf, co, hf, np.uint64((i & 1) * D2), hf,
-                                   np.uint64(((i + 1) & 1) * D2), acc, D, p1, limh, hmin)
-                _store_sum(Sf, co, acc, D, False)
+            _hpath(Cf, Sf, g, p2lut, p1, hbuf, W, D, s)
         if finalize:
             _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
 
@@ -702,6 +756,29 @@ def refine_subpixel(C, dint, disp, min_disp, rad, mode):
                 off = -0.5
             out[y, x] = np.float32(min_disp + b + off)
     return out
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+def speckle_fixed(disp, fixed, invalid, back):
+    """Both conversions around ``cv2.filterSpeckles`` in one kernel (numpy took 4 passes).
+
+    ``back`` False: ``fixed = int16(clip(rint(16 disp), +-32767))``, `invalid` where NaN.
+    ``back`` True: ``disp`` gets NaN where ``fixed == invalid`` (in place).
+    """
+    H, W = disp.shape
+    s16 = np.float32(16.0)
+    lim = np.float32(32767.0)
+    for y in prange(H):
+        for x in range(W):
+            if back:
+                if fixed[y, x] == invalid:
+                    disp[y, x] = np.nan
+            else:
+                v = disp[y, x]
+                if np.isnan(v):
+                    fixed[y, x] = invalid
+                else:
+                    fixed[y, x] = np.int16(min(max(np.rint(v * s16), -lim), lim))
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)

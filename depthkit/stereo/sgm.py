@@ -295,9 +295,10 @@ def remove_speckles(disp: np.ndarray, max_size: int, max_diff: float,
     import cv2
 
     invalid = np.int16(max(-32768, (min_disparity - 1) * 16))
-    fixed = np.where(np.isnan(disp), invalid, np.clip(np.rint(disp * 16), -32767, 32767))
-    fixed = fixed.astype(np.int16)
+    disp = np.ascontiguousarray(disp, dtype=np.float32)
+    fixed = np.empty(disp.shape, np.int16)
+    K.speckle_fixed(disp, fixed, invalid, False)
     cv2.filterSpeckles(fixed, int(invalid), int(max_size), float(max_diff * 16))
     out = disp.copy()
-    out[fixed == invalid] = np.nan
+    K.speckle_fixed(out, fixed, invalid, True)
     return out

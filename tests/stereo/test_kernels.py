@@ -49,7 +49,8 @@ def test_cost_volume_matches_reference(rng, min_disp, cost):
 
 @pytest.mark.parametrize("paths", [4, 8])
 @pytest.mark.parametrize("p2_adapt", [0.0, 10.0])
-@pytest.mark.parametrize("shape", [(9, 13, 7), (8, 5, 16), (1 + 6, 10, 1)])
+# (6, 37, 9): wider than 2 x 16 columns, so the WTA visits them in its interleaved order
+@pytest.mark.parametrize("shape", [(9, 13, 7), (8, 5, 16), (1 + 6, 10, 1), (6, 37, 9)])
 def test_aggregation_and_wta_match_reference(rng, paths, p2_adapt, shape):
     H, W, D = shape
     C = rng.integers(0, 64, (H, W, D)).astype(np.uint8)
@@ -132,3 +133,23 @@ def test_fill_occlusions_matches_reference(rng):
     got = K.fill_occlusions(d, 1.0, 0.5)
     np.testing.assert_array_equal(got, ref.fill_occlusions(d, 1.0, 0.5))
     assert np.all(got[2, 5:9] == 3.0) and np.isnan(got[3, 5:15]).all() and np.isnan(got[4, 5])
+
+
+@pytest.mark.parametrize("min_disp", [0, -5])
+def test_remove_speckles_matches_numpy(rng, min_disp):
+    """The numba conversions around cv2.filterSpeckles equal the plain-numpy formulation."""
+    import cv2
+
+    disp = (rng.random((40, 57)) * 30 + min_disp).astype(np.float32)
+    disp[rng.random(disp.shape) < 0.2] = np.nan
+    disp[:12, :15] = min_disp + 3.0  # a large flat region survives
+    disp[20:23, 30:33] = min_disp + 25.0  # a 9-pixel speckle among noise goes
+    inv = np.int16((min_disp - 1) * 16)
+    fixed = np.where(np.isnan(disp), inv, np.clip(np.rint(disp * 16), -32767, 32767))
+    fixed = fixed.astype(np.int16)
+    cv2.filterSpeckles(fixed, int(inv), 20, 32.0)
+    want = disp.copy()
+    want[fixed == inv] = np.nan
+    got = S.remove_speckles(disp, 20, 2.0, min_disp)
+    np.testing.assert_array_equal(got, want)
+    assert not np.isnan(got[:12, :15]).any() and np.isnan(got[20:23, 30:33]).all()
