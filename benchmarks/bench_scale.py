@@ -38,8 +38,10 @@ def measure(name: str, frames: int, size: str, **kw) -> dict:
         from distributed import Client, LocalCluster
 
         n = int(scheduler.split(":")[1])
+        from depthkit.batch import SINGLE_THREADED
+
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
+                               dashboard_address=None, env=SINGLE_THREADED)
         client = Client(cluster)
         kw["scheduler"] = client
     try:

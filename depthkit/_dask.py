@@ -6,7 +6,7 @@ import numpy as np
 from distributed import Client, LocalCluster, WorkerPlugin
 from distributed import wait as dask_wait
 
-from .batch import DepthJob, _ProcessPool, parse_local, process_chunk
+from .batch import SINGLE_THREADED, DepthJob, _ProcessPool, parse_local, process_chunk
 from .errors import ClusterError, ParameterError
 
 
@@ -39,7 +39,7 @@ class DaskBackend(_ProcessPool):
             self.client = scheduler
         elif isinstance(scheduler, str) and scheduler.startswith("local:"):
             cluster = LocalCluster(n_workers=parse_local(scheduler), threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+                                   processes=True, dashboard_address=None, env=SINGLE_THREADED)
             self.client = Client(cluster)
             self._own = [self.client, cluster]
         elif isinstance(scheduler, str) and "://" in scheduler:

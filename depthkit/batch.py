@@ -29,6 +29,10 @@ __all__ = ["DepthJob", "run_depth", "process_frame", "process_chunk", "frame_out
            "SAVE_KINDS"]
 
 SAVE_KINDS = ("disparity", "depth", "cloud", "preview")
+#: environment of local worker processes (``workers=N``, ``scheduler="local:N"``): one thread
+#: each for numba, OpenMP and BLAS, so N workers use N cores and scale with N
+SINGLE_THREADED = {"NUMBA_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+                   "MKL_NUM_THREADS": "1"}
 DEPTH_FORMATS = ("png", "pfm")
 
 
@@ -41,7 +45,6 @@ class DepthJob:
     depth_formats: tuple[str, ...] = ("png",)
     sgm: dict = field(default_factory=dict)
     rig: StereoRig | None = None
-    numba_threads: int | None = None
     resume: bool = False
 
     def __post_init__(self):
@@ -164,10 +167,6 @@ def process_chunk(job: DepthJob, frames: list | None = None, *, uri: str | None 
     reason in its data (unreadable, wrong size, no calibration) gives a failure record instead
     of failing the chunk, so a cluster never retries it.
     """
-    if job.numba_threads:
-        import numba
-
-        numba.set_num_threads(min(job.numba_threads, numba.config.NUMBA_NUM_THREADS))
     worker = _worker_name()
     items = frames if frames is not None else indices
     out = []
@@ -186,6 +185,13 @@ def process_chunk(job: DepthJob, frames: list | None = None, *, uri: str | None 
         rec["worker"] = worker
         out.append(rec)
     return out
+
+
+def _single_threaded() -> None:
+    """Pool initializer: runs before numba is imported in the fresh (spawned) process."""
+    import os
+
+    os.environ.update(SINGLE_THREADED)
 
 
 class _Done:
@@ -222,7 +228,8 @@ class _ProcessPool(_InProcess):  # also the base of depthkit._dask.DaskBackend
         import multiprocessing as mp
 
         super().__init__(job)
-        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+        self.pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"),
+                                        initializer=_single_threaded)
 
     def submit(self, frames=None, uri=None, indices=None):
         return self.pool.submit(process_chunk, self.job, frames, uri=uri, indices=indices)
@@ -286,13 +293,16 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
     resume : bool
         Skip frames whose outputs all exist.
     workers : int
-        Local processes computing frames in parallel (1 = in this process).
+        Local processes computing frames in parallel, single-threaded each (1 = in this
+        process, with numba's threads).
     scheduler : str or dask.distributed.Client, optional
         Run on Dask instead: ``"local:N"`` starts a local cluster of N single-threaded worker
-        processes, ``"tcp://HOST:8786"`` connects to a running scheduler.  This process reads
-        the frames and ships them in the tasks, so sources need no shared storage, but every
-        worker must be able to write `out_dir` (a shared file system).  Live cameras are
-        refused: record them first.
+        processes (so N workers use N cores), ``"tcp://HOST:8786"`` connects to a running
+        scheduler.  Workers read the frames of seekable sources themselves (``sim://``,
+        ``files://``, datasets, ``recording://``: their files must be on storage every worker
+        reaches); other sources are read here and shipped in the tasks.  Every worker must be
+        able to write `out_dir` (a shared file system).  Live cameras are refused: record
+        them first.
     chunk_size : int, optional
         Frames per task (default 1 locally, 4 on Dask, to amortise task overhead).
 
@@ -314,13 +324,8 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
         chunk_size = 4 if scheduler is not None else 1
     if int(chunk_size) < 1:
         raise ParameterError(f"chunk_size must be >= 1; got {chunk_size!r}")
-    numba_threads = None
-    if isinstance(scheduler, str) and scheduler.startswith("local:"):
-        import os
-
-        numba_threads = max(1, (os.cpu_count() or 1) // parse_local(scheduler))
     job = DepthJob(Path(out_dir), tuple(save), tuple(depth_formats), dict(sgm or {}), rig,
-                   numba_threads, bool(resume))
+                   bool(resume))
     uri = source if isinstance(source, str) else getattr(source, "uri", repr(source))
     if scheduler is not None:
         if isinstance(source, str):
