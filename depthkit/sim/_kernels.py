@@ -137,6 +137,81 @@ def _octaves(x, y, z, seed, freqs, amps, fp):
     return acc / total
 
 
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _noise1_inl(x, y, z, seed):
+    """:func:`_noise1` inlined into the caller, so that a loop over points vectorises."""
+    fx = np.floor(x)
+    fy = np.floor(y)
+    fz = np.floor(z)
+    ix = np.int64(fx)
+    iy = np.int64(fy)
+    iz = np.int64(fz)
+    tx = _fade(x - fx)
+    ty = _fade(y - fy)
+    tz = _fade(z - fz)
+    h = (np.uint64(ix + 2147483648) * _HX + np.uint64(iy + 2147483648) * _HY
+         + np.uint64(iz + 2147483648) * _HZ + np.uint64(seed) * _HS)
+    c000 = _mix01(h)
+    c100 = _mix01(h + _HX)
+    c010 = _mix01(h + _HY)
+    c110 = _mix01(h + _HX + _HY)
+    c001 = _mix01(h + _HZ)
+    c101 = _mix01(h + _HX + _HZ)
+    c011 = _mix01(h + _HY + _HZ)
+    c111 = _mix01(h + _HX + _HY + _HZ)
+    x00 = c000 + tx * (c100 - c000)
+    x10 = c010 + tx * (c110 - c010)
+    x01 = c001 + tx * (c101 - c001)
+    x11 = c011 + tx * (c111 - c011)
+    y0 = x00 + ty * (x10 - x00)
+    y1 = x01 + ty * (x11 - x01)
+    return y0 + tz * (y1 - y0)
+
+
+# error_model="numpy": no zero-division checks in the loop (they stop it from vectorising;
+# footprints are > 0 wherever they divide)
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, error_model="numpy")
+def _octave_add(px, py, pz, seed, fp, m, f, a, j, out):
+    """out[:m] += a * (octave j of the noise at frequency f, faded by the footprint)."""
+    ox = 0.37 * j
+    oy = 0.71 * j
+    oz = 0.13 * j
+    for i in range(m):
+        q = fp[i]
+        w = (1.0 / (f * q) - 2.0) * 0.5
+        w = min(max(w, 0.0), 1.0)
+        w = w if q > 0.0 else 1.0
+        v = _noise1_inl(px[i] * f + ox, py[i] * f - oy, pz[i] * f + oz, seed[i] * 7919 + j)
+        out[i] += a * (w * v + (1.0 - w) * 0.5)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, error_model="numpy")
+def _octaves_block(px, py, pz, seed, fp, m, freqs, amps, out):
+    """:func:`_octaves` for m points at once (octave by octave, so that the loop over points
+    vectorises); an octave faded out at every point is not evaluated."""
+    qmin = np.inf
+    for i in range(m):
+        qmin = min(qmin, fp[i])
+    total = 0.0
+    for i in range(m):
+        out[i] = 0.0
+    for j in range(freqs.shape[0]):
+        f = freqs[j]
+        total += amps[j]
+        # w falls with the footprint, so the smallest one decides whether any point needs it
+        if qmin > 0.0 and (1.0 / (f * qmin) - 2.0) * 0.5 <= 0.0:
+            for i in range(m):
+                out[i] += amps[j] * 0.5
+            continue
+        _octave_add(px, py, pz, seed, fp, m, f, amps[j], j, out)
+    for i in range(m):
+        out[i] = out[i] / total
+
+
+#: Pixels per block of :func:`shade_hits` (texture noise is evaluated block by block).
+_BLOCK = 512
+
+
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
 def shade_hits(rays, t, gid_raw, prim_normals, light, ambient, kind, seeds, c1, c2,
                freqs, amps, tfreqs, tamps, fine_gain, tint_gain, pixel_angle, do_texture,
@@ -148,70 +223,102 @@ def shade_hits(rays, t, gid_raw, prim_normals, light, ambient, kind, seeds, c1, 
     pixel_angle (N,) f64 (0 = no anti-aliasing).  Writes points (N, 3) f64 (NaN on a miss),
     normals (N, 3) f32 facing the ray, gid (N,) i32 (-1 on a miss), shading (N,) f32 and, if
     do_texture, rgb (N, 3) f32 and albedo (N,) f32 (their mean); checker objects are left at 0
-    for the caller.
+    for the caller.  Runs in blocks of pixels: geometry per pixel, then the noise of the
+    block's noise-textured hits octave by octave (vectorised).
     """
     n = t.shape[0]
-    for i in prange(n):
-        ti = t[i]
-        if not np.isfinite(ti):
-            gid[i] = -1
-            shading[i] = 0.0
-            for c in range(3):
-                points[i, c] = np.nan
-                normals[i, c] = 0.0
+    nb = (n + _BLOCK - 1) // _BLOCK
+    for b in prange(nb):
+        lo = b * _BLOCK
+        hi = min(n, lo + _BLOCK)
+        # noise-textured hits of this block, packed
+        sel = np.empty(_BLOCK, np.int64)
+        qx = np.empty(_BLOCK, np.float64)
+        qy = np.empty(_BLOCK, np.float64)
+        qz = np.empty(_BLOCK, np.float64)
+        qs = np.empty(_BLOCK, np.int64)
+        qf = np.empty(_BLOCK, np.float64)
+        m = 0
+        for i in range(lo, hi):
+            ti = t[i]
+            if not np.isfinite(ti):
+                gid[i] = -1
+                shading[i] = 0.0
+                for c in range(3):
+                    points[i, c] = np.nan
+                    normals[i, c] = 0.0
+                    if do_texture:
+                        rgb[i, c] = 0.0
                 if do_texture:
+                    albedo[i] = 0.0
+                continue
+            g = np.int64(gid_raw[i])
+            gid[i] = g
+            nx = prim_normals[i, 0]
+            ny = prim_normals[i, 1]
+            nz = prim_normals[i, 2]
+            if nx * rays[i, 3] + ny * rays[i, 4] + nz * rays[i, 5] > 0:
+                nx = -nx
+                ny = -ny
+                nz = -nz
+            normals[i, 0] = nx
+            normals[i, 1] = ny
+            normals[i, 2] = nz
+            lam = nx * light[0] + ny * light[1] + nz * light[2]
+            if lam < 0.0:
+                lam = 0.0
+            shading[i] = ambient + (1.0 - ambient) * lam
+            px = np.float64(rays[i, 0]) + np.float64(ti) * rays[i, 3]
+            py = np.float64(rays[i, 1]) + np.float64(ti) * rays[i, 4]
+            pz = np.float64(rays[i, 2]) + np.float64(ti) * rays[i, 5]
+            points[i, 0] = px
+            points[i, 1] = py
+            points[i, 2] = pz
+            if not do_texture:
+                continue
+            k = kind[g]
+            if k == 2:
+                acc = 0.0
+                for c in range(3):
+                    rgb[i, c] = c1[g, c]
+                    acc += c1[g, c]
+                albedo[i] = acc / 3.0
+            elif k == 0:
+                sel[m] = i
+                qx[m] = px
+                qy[m] = py
+                qz[m] = pz
+                qs[m] = seeds[g]
+                qf[m] = ti * pixel_angle[i]
+                m += 1
+            else:
+                for c in range(3):
                     rgb[i, c] = 0.0
-            if do_texture:
                 albedo[i] = 0.0
+        if m == 0:
             continue
-        g = np.int64(gid_raw[i])
-        gid[i] = g
-        nx = prim_normals[i, 0]
-        ny = prim_normals[i, 1]
-        nz = prim_normals[i, 2]
-        if nx * rays[i, 3] + ny * rays[i, 4] + nz * rays[i, 5] > 0:
-            nx = -nx
-            ny = -ny
-            nz = -nz
-        normals[i, 0] = nx
-        normals[i, 1] = ny
-        normals[i, 2] = nz
-        lam = nx * light[0] + ny * light[1] + nz * light[2]
-        if lam < 0.0:
-            lam = 0.0
-        shading[i] = ambient + (1.0 - ambient) * lam
-        px = np.float64(rays[i, 0]) + np.float64(ti) * rays[i, 3]
-        py = np.float64(rays[i, 1]) + np.float64(ti) * rays[i, 4]
-        pz = np.float64(rays[i, 2]) + np.float64(ti) * rays[i, 5]
-        points[i, 0] = px
-        points[i, 1] = py
-        points[i, 2] = pz
-        if not do_texture:
-            continue
-        k = kind[g]
-        acc = 0.0
-        if k == 2:
+        fine = np.empty(m, np.float64)
+        _octaves_block(qx, qy, qz, qs, qf, m, freqs, amps, fine)
+        for r in range(m):
+            qs[r] += 77
+            qf[r] = 0.0
+        tint = np.empty(m, np.float64)
+        _octaves_block(qx, qy, qz, qs, qf, m, tfreqs, tamps, tint)
+        for r in range(m):
+            i = sel[r]
+            g = np.int64(gid_raw[i])
+            fv = 0.5 + (fine[r] - 0.5) * fine_gain
+            fv = min(max(fv, 0.0), 1.0)
+            tv = 0.5 + (tint[r] - 0.5) * tint_gain
+            tv = min(max(tv, 0.0), 1.0)
+            a = 0.2 + 0.8 * fv
+            acc = 0.0
             for c in range(3):
-                rgb[i, c] = c1[g, c]
-                acc += c1[g, c]
-        elif k == 0:
-            s = seeds[g]
-            fine = _octaves(px, py, pz, s, freqs, amps, ti * pixel_angle[i])
-            fine = 0.5 + (fine - 0.5) * fine_gain
-            fine = min(max(fine, 0.0), 1.0)
-            tint = _octaves(px, py, pz, s + 77, tfreqs, tamps, 0.0)
-            tint = 0.5 + (tint - 0.5) * tint_gain
-            tint = min(max(tint, 0.0), 1.0)
-            a = 0.2 + 0.8 * fine
-            for c in range(3):
-                v = (c1[g, c] * (1.0 - tint) + c2[g, c] * tint) * a
+                v = (c1[g, c] * (1.0 - tv) + c2[g, c] * tv) * a
                 v = min(max(v, 0.0), 1.0)
                 rgb[i, c] = v
                 acc += v
-        else:
-            for c in range(3):
-                rgb[i, c] = 0.0
-        albedo[i] = acc / 3.0
+            albedo[i] = acc / 3.0
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -268,10 +375,11 @@ def view_maps(t, dz, normals_world, rot, depth, normals_cam):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def expose(radiance, vignette, gain, k_shot, read_var, noise, seed, out):
+def expose(radiance, shading, vignette, gain, k_shot, read_var, noise, seed, out):
     """Sensor model: radiance (N, C) f32 -> out (N, C) uint8.
 
-    ``grey = gain * vignette[i] * radiance`` (vignette (N,) or (1,) = none), plus, if `noise`,
+    ``grey = gain * vignette[i] * (radiance * shading[i])`` (the product in float32, as numpy
+    forms it; shading (N,) or (1,) = none; vignette (N,) or (1,) = none), plus, if `noise`,
     noise of variance ``k_shot * grey + read_var`` (shot + read; near-Gaussian, the sum of four
     uniforms) from a counter-based generator keyed on (seed, pixel, channel), so results do not
     depend on the thread count.
@@ -279,11 +387,13 @@ def expose(radiance, vignette, gain, k_shot, read_var, noise, seed, out):
     n = radiance.shape[0]
     nc = radiance.shape[1]
     nv = vignette.shape[0]
+    shaded = shading.shape[0] == n
     m16 = np.uint64(0xFFFF)
     for i in range(n):
         v = vignette[i] if nv == n else vignette[0]
         for c in range(nc):
-            g = gain * v * radiance[i, c]
+            r = radiance[i, c] * shading[i] if shaded else radiance[i, c]
+            g = gain * v * r
             if noise:
                 var = k_shot * max(g, 0.0) + read_var
                 # sum of four 16-bit uniforms (Irwin-Hall): near-Gaussian, one hash

@@ -148,9 +148,19 @@ def expose(radiance, rig: SimRig, camera: int, intrinsics: Intrinsics, noise_see
     noise_seed : int, sequence of int or None
         Keys the shot + read noise; None = noise-free.
     """
+    return _expose(radiance, None, rig, camera, intrinsics, noise_seed)
+
+
+def _expose(radiance, shading, rig, camera, intrinsics, noise_seed):
+    """:func:`expose` of ``radiance * shading[..., None]`` (shading (H, W) float32 or None),
+    without forming the product image."""
     rad = np.ascontiguousarray(radiance, dtype=np.float32)
     shape = rad.shape
     rad2 = rad.reshape(shape[0] * shape[1], -1)
+    if shading is None:
+        sh = np.ones(1, np.float32)
+    else:
+        sh = np.ascontiguousarray(shading, dtype=np.float32).reshape(-1)
     if rig.vignetting > 0:
         vig = _vignette(intrinsics.width, intrinsics.height, intrinsics.cx, intrinsics.cy,
                         float(rig.vignetting)).ravel()
@@ -162,7 +172,7 @@ def expose(radiance, rig: SimRig, camera: int, intrinsics: Intrinsics, noise_see
         key = int(np.random.SeedSequence(noise_seed).generate_state(1, np.uint32)[0])
     k_shot = 255.0 / rig.full_well if np.isfinite(rig.full_well) else 0.0
     out = np.empty(rad2.shape, np.uint8)
-    _kernels.expose(rad2, vig, float(rig.brightness * rig.exposure[camera]), k_shot,
+    _kernels.expose(rad2, sh, vig, float(rig.brightness * rig.exposure[camera]), k_shot,
                     float(rig.read_noise) ** 2, noise, key, out)
     return out.reshape(shape)
 
@@ -332,13 +342,16 @@ def render_stereo(scene: Scene, rig: SimRig, cam2world=None, *, rectified: bool 
         proj_intr, proj2world = _projector_model(st, T)
     imgs = []
     for i, (view, cam) in enumerate(zip(views, cams)):
+        key = [int(seed), int(sequence), i, 11] if noise else None
+        if not rig.gray and not rig.projector:       # shading applied inside the kernel
+            imgs.append(_expose(view["rgb"], view["shading"], rig, i, cam, key))
+            continue
         rad = _radiance(view, rig.gray)
         if rig.projector:
             dots = _projector_light(scene, view, proj2world, proj_intr, PROJECTOR_SEED,
                                     rig.projector_power / 255.0)
             rad = rad + (dots if rad.ndim == 2 else dots[..., None])
-        imgs.append(expose(rad, rig, i, cam,
-                           [int(seed), int(sequence), i, 11] if noise else None))
+        imgs.append(expose(rad, rig, i, cam, key))
     gt = GroundTruth(depth_m=z, disparity=disp, occlusion=occ, pose=poses["rect_left"],
                      normals=gt_view["normals"], extras=extras)
     return StereoFrame(imgs[0], imgs[1], timestamp_s=timestamp_s, sequence=sequence,
@@ -399,8 +412,8 @@ def render_rgbd(scene: Scene, intrinsics: Intrinsics, cam2world=None, *, depth_n
                     exposure=(1.0, 1.0), vignetting=0.0)
     if not noise:
         sensor = sensor.ideal()
-    color = expose(_radiance(view, False), sensor, 0, intrinsics,
-                   [int(seed), int(sequence), 12] if noise else None)
+    color = _expose(view["rgb"], view["shading"], sensor, 0, intrinsics,
+                    [int(seed), int(sequence), 12] if noise else None)
     gt = GroundTruth(depth_m=z, pose=T, normals=view["normals"], extras={"scene": scene.name})
     return RGBDFrame(dm, intrinsics, timestamp_s=timestamp_s, sequence=sequence, color=color,
                      pose=T, ground_truth=gt)

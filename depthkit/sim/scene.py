@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -41,8 +42,32 @@ FINE_GAIN = 3.2
 TINT_GAIN = 2.5
 #: Texturing runs multi-threaded from this many rays on.
 PARALLEL_MIN_RAYS = 100_000
+#: Ray casts of at least this many rays are split across threads (Open3D casts one batch on
+#: one thread here, and releases the GIL while it casts).
+CAST_SPLIT_MIN_RAYS = 50_000
 #: Albedo of the chessboard's black and white squares.
 CHECKER_BLACK, CHECKER_WHITE = 0.06, 0.9
+
+
+def _cast_threads() -> int:
+    import numba
+
+    return max(1, int(numba.get_num_threads()))
+
+
+_POOL: list = [None, None]          # [pid, ThreadPoolExecutor]
+
+
+def _cast_pool():
+    """The worker threads of split casts (one pool per process: a forked child gets its own,
+    the parent's threads do not exist there)."""
+    if _POOL[0] != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL[1] = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1),
+                                      thread_name_prefix="depthkit-cast")
+        _POOL[0] = os.getpid()
+    return _POOL[1]
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,6 +288,9 @@ class Scene:
         sc = o3d.t.geometry.RaycastingScene()
         for obj in self.objects:
             sc.add_triangles(o3d.core.Tensor(obj.vertices), o3d.core.Tensor(obj.triangles))
+        # commit the BVH now (Open3D does so lazily on the first cast, which must not race
+        # between the threads of a split cast)
+        sc.cast_rays(o3d.core.Tensor(np.array([[0, 0, 0, 0, 0, 1]], np.float32)))
         self._o3d_scene = sc
         self._kind = np.array([_TEXTURES.index(o.texture) for o in self.objects], np.int8)
         self._seeds = np.array([o.seed for o in self.objects], np.int64)
@@ -312,17 +340,42 @@ class Scene:
     def _t_hit(self, rays) -> np.ndarray:
         """Distances only (N,) float32, inf on a miss, for a prepared (N, 6) float32 ray array
         (visibility and shadow tests)."""
+        return self._cast_rays(rays, ("t_hit",))["t_hit"]
+
+    def _cast_rays(self, rays, keys=("t_hit", "geometry_ids", "primitive_normals")) -> dict:
+        """Open3D's ``cast_rays`` on (N, 6) float32 rays -> dict of numpy arrays (`keys`).
+
+        Large batches are cast in parallel, one chunk per thread (numba's thread count), each
+        on one Open3D thread so that nothing is oversubscribed (Open3D 0.20 casts one batch on
+        about one core here); results do not depend on the split (every ray is cast on its
+        own).
+        """
         o3d = require("open3d")
         sc = self._o3d_scene if self._o3d_scene is not None else self._build()
-        return sc.cast_rays(o3d.core.Tensor.from_numpy(rays))["t_hit"].numpy()
+        rays = np.ascontiguousarray(rays, np.float32)
+        n = rays.shape[0]
+        k = min(_cast_threads(), max(1, n // CAST_SPLIT_MIN_RAYS))
+        if k <= 1:
+            res = sc.cast_rays(o3d.core.Tensor.from_numpy(rays))
+            return {key: res[key].numpy() for key in keys}
+        bounds = np.linspace(0, n, k + 1).astype(int)
+        parts = list(_cast_pool().map(
+            lambda ab: sc.cast_rays(o3d.core.Tensor.from_numpy(rays[ab[0]:ab[1]]), nthreads=1),
+            zip(bounds[:-1], bounds[1:])))
+        out = {}
+        for key in keys:
+            first = parts[0][key].numpy()
+            arr = np.empty((n,) + first.shape[1:], first.dtype)
+            for (a, b), part in zip(zip(bounds[:-1], bounds[1:]), parts):
+                arr[a:b] = part[key].numpy()
+            out[key] = arr
+        return out
 
     def _cast(self, rays, pixel_angle_rad, texture) -> dict:
         """:meth:`raycast` on a prepared (N, 6) float32 ray array."""
-        o3d = require("open3d")
-        sc = self._o3d_scene if self._o3d_scene is not None else self._build()
         n = rays.shape[0]
-        res = sc.cast_rays(o3d.core.Tensor.from_numpy(rays))
-        t = res["t_hit"].numpy()
+        res = self._cast_rays(rays)
+        t = res["t_hit"]
         pa = np.ascontiguousarray(np.broadcast_to(
             np.asarray(0.0 if pixel_angle_rad is None else pixel_angle_rad, np.float64), (n,)))
         points = np.empty((n, 3), np.float64)
@@ -336,8 +389,8 @@ class Scene:
         kernel = (_kernels.shade_hits if texture and n >= PARALLEL_MIN_RAYS
                   else _kernels.shade_hits_serial)
         kernel(
-            rays, np.ascontiguousarray(t), np.ascontiguousarray(res["geometry_ids"].numpy()),
-            np.ascontiguousarray(res["primitive_normals"].numpy()), self.light_dir,
+            rays, np.ascontiguousarray(t), np.ascontiguousarray(res["geometry_ids"]),
+            np.ascontiguousarray(res["primitive_normals"]), self.light_dir,
             self.ambient, self._kind, self._seeds, self._c1, self._c2,
             np.ascontiguousarray(fine[:, 0]), np.ascontiguousarray(fine[:, 1]),
             np.ascontiguousarray(tint[:, 0]), np.ascontiguousarray(tint[:, 1]),
