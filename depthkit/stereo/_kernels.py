@@ -6,7 +6,9 @@ Stages and data layout
    borders replicated). The loop over columns is the inner one, so it vectorises.
 2. ``cost_census`` / ``cost_bt`` - uint8 matching cost ``C[y, x, d]`` (Hamming distance of census
    strings, optionally plus a truncated gradient difference, or Birchfield-Tomasi). Disparities
-   whose right pixel falls outside the image get ``invalid_cost``. Rows in parallel.
+   whose right pixel falls outside the image get ``invalid_cost``. Rows in parallel. The matcher
+   runs ``cost_census_fused``, which computes each row's census strings (both images) inside
+   the cost loop: the same values, one parallel region instead of three.
 3. ``aggregate`` - SGM path aggregation in two sweeps that each carry several directions at
    once: the *forward* sweep walks rows top to bottom and, inside a row, columns left to right,
    carrying the left->right, top-left, top and top-right paths; the *backward* sweep is its
@@ -23,7 +25,15 @@ Stages and data layout
    uniqueness and sub-pixel offset, and the right view's disparity by the diagonal search, so no
    second aggregation).
 4. ``lr_check`` / ``refine_subpixel`` / ``fill_occlusions`` / ``median3`` / ``fill_background`` -
-   post-processing, rows in parallel.
+   post-processing, rows in parallel. The matcher runs ``lr_subpix_fixed``: the LR check, the
+   box sub-pixel fit and the speckle filter's int16 copy in one pass (exactly the three
+   kernels' result), and ``speckle_back`` serially after ``cv2.filterSpeckles``.
+
+Parallel regions: on the shared 2-core benchmark machine (other processes busy) every start of
+a parallel region waits until both threads get a core, which cost several ms per region
+(measured: the two trivial speckle conversions took 20 ms on 2 threads, 0.5 ms on one; the
+census 12 ms on 2 threads, 8 on one). So stages are fused to keep the regions few: the matcher
+now opens four (cost, two sweep phases, LR/sub-pixel), down from eight.
 
 Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512 Xeon, numba
 0.68 / LLVM 20; LLVM prefers 256-bit vectors here):
@@ -55,13 +65,19 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
 - Tried and dropped (slower here): fusing the last direction's update with the sum store in
   the sweeps (~1.7x slower), flat uint64 offsets in ``cost_census`` and ``refine_subpixel``.
 - ``_ham_full`` compiles to ``vpopcntq``; ``_shift_in`` (census) to ``vcmpltps`` + shifts.
+  ``_census_row`` calls the inlined ``_shift_in_u`` with unsigned offsets instead of three
+  slices per neighbour (62 calls per row for 9x7): still 4-lane ``vpsllq``/``vpor``, without
+  the slices' reference counting (census ~25 % faster). Census strings of at most 32 bits
+  (5x5, the fast preset) take ``_ham_full32`` (``vpopcntd``, 8 lanes): a few % of the cost.
 
 Where the time goes (KITTI 1242x375, D=80, balanced, 2 threads, shared and loaded machine, so
 +-30 %): census 2 x 6 ms, cost volume 9 ms, both sweeps + WTA 71 ms (one thread: forward 40 ms,
 backward 46 ms, WTA ~20 ms), LR check 3 ms, sub-pixel box fit 10 ms, speckle filter 8-15 ms;
-OpenCV's 3WAY takes 55-80 ms for everything. What is left is per-pixel overhead (loop set-up,
-alias checks and horizontal reductions for each direction at every pixel), which dominates at
-D <= 64, and for large ``W x D`` (Aloe, 1282 x 224) the path buffers outgrowing L2.
+OpenCV's 3WAY takes 55-80 ms for everything. After fusing the stages (one thread, best of 9,
+machine loaded): census + cost 28-39 ms, sweeps + WTA ~100 ms, LR + box fit + int16 copy
+18 ms, ``cv2.filterSpeckles`` + back conversion 6 ms. What is left is per-pixel overhead (loop
+set-up, alias checks and horizontal reductions for each direction at every pixel), which
+dominates at D <= 64, and for large ``W x D`` (Aloe, 1282 x 224) the path buffers outgrowing L2.
 """
 
 from __future__ import annotations
@@ -80,6 +96,17 @@ _NPASS = 16  # WTA column interleave (see _wta_row)
 def _popcount64(typingctx, x):
     """Population count of a uint64 (LLVM ``ctpop``)."""
     sig = types.uint64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@intrinsic
+def _popcount32(typingctx, x):
+    """Population count of a uint32 (LLVM ``ctpop``: 16 lanes of ``vpopcntd``)."""
+    sig = types.uint32(types.uint32)
 
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
@@ -202,6 +229,14 @@ def _ham_full(orow, x, a, seg):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _ham_full32(orow, x, a, seg):
+    """:func:`_ham_full` for census strings of at most 32 bits held in uint32 (twice the lanes
+    of the 64-bit popcount, and a cheaper narrowing to uint8)."""
+    for d in range(orow.shape[1]):
+        orow[x, d] = np.uint8(_popcount32(a ^ seg[d]))
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _ham_row(o, a, seg, n):
     """``o[k] = popcount(a ^ seg[k])`` (seg is the reversed right row segment)."""
     for k in range(n):
@@ -259,6 +294,89 @@ def cost_census(cl, cr_rev, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_co
                               gr_rev[y, j0:j0 + n], g_cap, g_weight, n)
             else:
                 _ham_row(o[dlo:dhi], cl[y, x], crow[j0:j0 + n], n)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _census_row(img, y, wh, ww, row):
+    """Row `y` of :func:`census` into `row` (zeroed here)."""
+    H, W = img.shape
+    ry = wh // 2
+    rx = ww // 2
+    one = np.uint64(1)
+    for x in range(W):
+        row[x] = 0
+    c = img[y]
+    for dy in range(-ry, ry + 1):
+        yy = min(max(y + dy, 0), H - 1)
+        nb = img[yy]
+        for dx in range(-rx, rx + 1):
+            if dy == 0 and dx == 0:
+                continue
+            x0 = min(max(0, -dx), W)
+            x1 = max(min(W, W - dx), x0)
+            for x in range(0, x0):
+                xx = min(max(x + dx, 0), W - 1)
+                row[x] = (row[x] << one) | np.uint64(nb[xx] < c[x])
+            _shift_in_u(row, nb, c, np.uint64(x0), np.uint64(x0 + dx), x1 - x0)
+            for x in range(x1, W):
+                xx = min(max(x + dx, 0), W - 1)
+                row[x] = (row[x] << one) | np.uint64(nb[xx] < c[x])
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _shift_in_u(row, nb, c, o, onb, n):
+    """``row[o + i] = row[o + i] << 1 | (nb[onb + i] < c[o + i])``: as :func:`_shift_in` with
+    unsigned offsets instead of three slices per call (no reference counting, no wrap-around
+    code)."""
+    one = np.uint64(1)
+    for i in range(n):
+        iu = np.uint64(i)
+        row[o + iu] = (row[o + iu] << one) | np.uint64(nb[onb + iu] < c[o + iu])
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+def cost_census_fused(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight,
+                      invalid_cost, out):
+    """:func:`census` of both images and :func:`cost_census` in one parallel loop over rows.
+
+    Each row's census strings are only needed by that row's costs, so they are computed into
+    per-row buffers (the same values, computed once): one parallel region instead of three, no
+    census images in memory, and the strings are in cache when the costs read them.
+    """
+    H, W = imgl.shape
+    inv = np.uint8(invalid_cost)
+    use_g = g_weight > 0.0
+    short = wh * ww - 1 <= 32  # census strings fit in uint32
+    for y in prange(H):
+        cl = np.empty(W, np.uint64)
+        cr = np.empty(W, np.uint64)
+        _census_row(imgl, y, wh, ww, cl)
+        _census_row(imgr, y, wh, ww, cr)
+        crow = cr[::-1].copy()
+        cl32 = cl.astype(np.uint32) if short else np.empty(0, np.uint32)
+        crow32 = crow.astype(np.uint32) if short else np.empty(0, np.uint32)
+        orow = out[y]
+        for x in range(W):
+            dlo = min(max(0, x - min_disp - (W - 1)), D)
+            dhi = max(min(D, x - min_disp + 1), dlo)
+            if dlo == 0 and dhi == D and not use_g:
+                j0 = W - 1 - x + min_disp
+                if short:
+                    _ham_full32(orow, x, cl32[x], crow32[j0:j0 + D])
+                else:
+                    _ham_full(orow, x, cl[x], crow[j0:j0 + D])
+                continue
+            o = orow[x]
+            _fill_invalid(o, dlo, dhi, inv)
+            n = dhi - dlo
+            if n <= 0:
+                continue
+            j0 = W - 1 - x + min_disp + dlo
+            if use_g:
+                _ham_grad_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], gl[y, x],
+                              gr_rev[y, j0:j0 + n], g_cap, g_weight, n)
+            else:
+                _ham_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], n)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
@@ -756,6 +874,86 @@ def refine_subpixel(C, dint, disp, min_disp, rad, mode):
                 off = -0.5
             out[y, x] = np.float32(min_disp + b + off)
     return out
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+def lr_subpix_fixed(C, dint, dsub, rkey, min_disp, max_diff, rad, mode, fixed, invalid):
+    """:func:`lr_check`, then :func:`refine_subpixel` (``rad > 0``), then the int16 1/16-pixel
+    copy of :func:`speckle_fixed` (when ``fixed`` has the image's shape), in one parallel pass.
+
+    Gives exactly what the three kernels give one after another, with one parallel region and
+    one pass over the rows instead of three (each region start cost several ms on the loaded
+    benchmark machine).
+    """
+    H, W, D = C.shape
+    out = np.empty((H, W), np.float32)
+    want_fixed = fixed.shape[0] == H and fixed.shape[1] == W
+    s16 = np.float32(16.0)
+    lim = np.float32(32767.0)
+    for y in prange(H):
+        y0 = max(y - rad, 0)
+        y1 = min(y + rad + 1, H)
+        for x in range(W):
+            v = dsub[y, x]
+            d = np.int64(dint[y, x])
+            if max_diff >= 0 and d >= 0:
+                xf = np.float64(x) - np.float64(v)
+                x0 = np.int64(np.floor(xf))
+                agree = False
+                for xr in (x0, x0 + 1):
+                    if xr < 0 or xr >= W:
+                        continue
+                    k = rkey[y, xr]
+                    if k == np.uint32(0xFFFFFFFF):
+                        continue
+                    dr = np.int64(k & np.uint32(0xFFFF))
+                    if abs(dr - d) <= max_diff:
+                        agree = True
+                if not agree:
+                    v = np.float32(np.nan)
+            if rad > 0 and d > 0 and d < D - 1 and not np.isnan(v):
+                xa = max(x - rad, 0)
+                xb = min(x + rad + 1, W)
+                a = 0
+                m = 0
+                c = 0
+                for yy in range(y0, y1):
+                    for xx in range(xa, xb):
+                        a += np.int64(C[yy, xx, d - 1])
+                        m += np.int64(C[yy, xx, d])
+                        c += np.int64(C[yy, xx, d + 1])
+                off = 0.0
+                if mode == 1:
+                    den = a + c - 2 * m
+                    if den > 0:
+                        off = (a - c) / (2.0 * den)
+                else:
+                    den = a - m if c < a else c - m
+                    if den > 0:
+                        off = 0.5 * (a - c) / den
+                if off > 0.5:
+                    off = 0.5
+                elif off < -0.5:
+                    off = -0.5
+                v = np.float32(min_disp + d + off)
+            out[y, x] = v
+            if want_fixed:
+                if np.isnan(v):
+                    fixed[y, x] = invalid
+                else:
+                    fixed[y, x] = np.int16(min(max(np.rint(v * s16), -lim), lim))
+    return out
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def speckle_back(disp, fixed, invalid):
+    """``disp`` gets NaN where ``fixed == invalid`` (in place; serial: a trivial pass that a
+    parallel region only slowed down on the loaded benchmark machine)."""
+    H, W = disp.shape
+    for y in range(H):
+        for x in range(W):
+            if fixed[y, x] == invalid:
+                disp[y, x] = np.nan
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)

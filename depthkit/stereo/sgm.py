@@ -62,8 +62,6 @@ def cost_volume(lf: np.ndarray, rf: np.ndarray, params: SGMParams,
                   params.bt_cap, params.bt_cap, out)
         return out
     ww, wh = params.census_window
-    cl = K.census(lf, wh, ww)
-    cr = K.census(rf, wh, ww)
     nbits = ww * wh - 1
     if params.cost == "census_grad":
         gl = _xgrad(lf)
@@ -74,8 +72,9 @@ def cost_volume(lf: np.ndarray, rf: np.ndarray, params: SGMParams,
         gl = gr = np.zeros((1, 1), np.float32)
         gw, gcap = 0.0, 0.0
         invalid = nbits
-    K.cost_census(cl, _rev(cr), gl, _rev(gr), params.min_disparity, D, np.float32(gcap),
-                  np.float32(gw), invalid, out)
+    # census of both images and the Hamming costs in one parallel pass (K.cost_census_fused)
+    K.cost_census_fused(lf, rf, wh, ww, gl, _rev(gr), params.min_disparity, D,
+                        np.float32(gcap), np.float32(gw), invalid, out)
     return out
 
 
@@ -239,12 +238,18 @@ class SGM:
         guide = np.clip(lf + 0.5, 0, 255).astype(np.uint8)
         dint, dsub, rkey, S = aggregate(C, guide, p, S=S)
         del S
-        disp = K.lr_check(dint, dsub, rkey, p.min_disparity, p.lr_max_diff)
-        if p.subpixel_window > 0 and p.subpixel != "none":
-            disp = K.refine_subpixel(C, dint, disp, p.min_disparity, p.subpixel_window // 2,
-                                     _SUBPIX_CODE[p.subpixel])
+        # left-right check, box sub-pixel fit and the speckle filter's int16 copy in one pass
+        # (one parallel region instead of three: see K.lr_subpix_fixed)
+        rad = p.subpixel_window // 2 if p.subpixel != "none" else 0
+        speckle = p.speckle_window_size > 0
+        invalid = _speckle_invalid(p.min_disparity)
+        fixed = np.empty((H, W) if speckle else (0, 0), np.int16)
+        disp = K.lr_subpix_fixed(C, dint, dsub, rkey, p.min_disparity, p.lr_max_diff, rad,
+                                 _SUBPIX_CODE[p.subpixel], fixed, invalid)
         del C
-        disp = postprocess(disp, p)
+        if speckle:
+            _filter_speckles(disp, fixed, invalid, p.speckle_window_size, p.speckle_range)
+        disp = postprocess(disp, p, speckle=False)
         if not return_right:
             return disp
         dr = (rkey & np.uint32(0xFFFF)).astype(np.float32) + np.float32(p.min_disparity)
@@ -273,9 +278,10 @@ def aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | No
     return dint, dsub, np.ascontiguousarray(rkey[:, ::-1]), S
 
 
-def postprocess(disp: np.ndarray, p: SGMParams) -> np.ndarray:
-    """Speckle removal, optional median and optional background fill on a float disparity."""
-    if p.speckle_window_size > 0:
+def postprocess(disp: np.ndarray, p: SGMParams, speckle: bool = True) -> np.ndarray:
+    """Speckle removal (unless `speckle` is False), optional median and optional background
+    fill on a float disparity."""
+    if speckle and p.speckle_window_size > 0:
         disp = remove_speckles(disp, p.speckle_window_size, p.speckle_range, p.min_disparity)
     if p.occlusion_fill:
         disp = K.fill_occlusions(disp, 1.0, 0.5)
@@ -292,13 +298,25 @@ def remove_speckles(disp: np.ndarray, max_size: int, max_diff: float,
 
     Uses ``cv2.filterSpeckles`` on a 1/16-pixel int16 copy (disparities must stay below 2047).
     """
-    import cv2
-
-    invalid = np.int16(max(-32768, (min_disparity - 1) * 16))
+    invalid = _speckle_invalid(min_disparity)
     disp = np.ascontiguousarray(disp, dtype=np.float32)
     fixed = np.empty(disp.shape, np.int16)
     K.speckle_fixed(disp, fixed, invalid, False)
-    cv2.filterSpeckles(fixed, int(invalid), int(max_size), float(max_diff * 16))
     out = disp.copy()
-    K.speckle_fixed(out, fixed, invalid, True)
+    _filter_speckles(out, fixed, invalid, max_size, max_diff)
     return out
+
+
+def _speckle_invalid(min_disparity: int) -> np.int16:
+    """The int16 value that marks invalid pixels in the 1/16-pixel copy."""
+    return np.int16(max(-32768, (min_disparity - 1) * 16))
+
+
+def _filter_speckles(disp: np.ndarray, fixed: np.ndarray, invalid: np.int16, max_size: int,
+                     max_diff: float) -> None:
+    """``cv2.filterSpeckles`` on the 1/16-pixel copy `fixed`; removed pixels become NaN in
+    `disp` (in place)."""
+    import cv2
+
+    cv2.filterSpeckles(fixed, int(invalid), int(max_size), float(max_diff * 16))
+    K.speckle_back(disp, fixed, invalid)

@@ -153,3 +153,50 @@ def test_remove_speckles_matches_numpy(rng, min_disp):
     got = S.remove_speckles(disp, 20, 2.0, min_disp)
     np.testing.assert_array_equal(got, want)
     assert not np.isnan(got[:12, :15]).any() and np.isnan(got[20:23, 30:33]).all()
+
+
+@pytest.mark.parametrize(("win", "min_disp", "cost"),
+                         [((9, 7), 0, "census"), ((5, 5), 3, "census_grad"), ((3, 3), -2, "census"),
+                          ((9, 7), 30, "census")])
+def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost):
+    """cost_census_fused (per-row census inside the cost loop) == census + cost_census."""
+    a, b = _pair(rng, h=13, w=37, levels=6)
+    ww, wh = win
+    p = SGMParams(num_disparities=9, min_disparity=min_disp, cost=cost, census_window=win)
+    got = S.cost_volume(a, b, p)
+    if cost == "census_grad":
+        gl, gr = S._xgrad(a), S._xgrad(b)
+        gw, gc = p.gradient_weight, p.gradient_cap
+        inv = min(255, ww * wh - 1 + int(gc * gw))
+    else:
+        gl = gr = np.zeros((1, 1), np.float32)
+        gw = gc = 0.0
+        inv = ww * wh - 1
+    want = np.empty_like(got)
+    K.cost_census(K.census(a, wh, ww), S._rev(K.census(b, wh, ww)), gl, S._rev(gr), min_disp,
+                  9, np.float32(gc), np.float32(gw), inv, want)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(("max_diff", "rad", "code"), [(1, 1, 2), (0, 2, 1), (-1, 1, 2), (2, 0, 1)])
+def test_fused_lr_subpix_fixed_equals_separate_kernels(rng, max_diff, rad, code):
+    """lr_subpix_fixed == lr_check, then refine_subpixel, then speckle_fixed's int16 copy."""
+    H, W, D = 9, 26, 8
+    C = rng.integers(0, 40, (H, W, D)).astype(np.uint8)
+    p = SGMParams(num_disparities=D, uniqueness_ratio=10)
+    dint, dsub, rkey, _ = S.aggregate(C, np.zeros((H, W), np.uint8), p)
+    inv = np.int16(-48)
+    fixed = np.empty((H, W), np.int16)
+    got = K.lr_subpix_fixed(C, dint, dsub, rkey, -2, max_diff, rad, code, fixed, inv)
+    want = K.lr_check(dint, dsub, rkey, -2, max_diff)
+    if rad > 0:
+        want = K.refine_subpixel(C, dint, want, -2, rad, code)
+    np.testing.assert_array_equal(got, want)
+    want_fixed = np.empty((H, W), np.int16)
+    K.speckle_fixed(want, want_fixed, inv, False)
+    np.testing.assert_array_equal(fixed, want_fixed)
+    assert np.isnan(got).any() and not np.isnan(got).all()
+    # no int16 copy wanted: an empty `fixed` is left alone
+    got2 = K.lr_subpix_fixed(C, dint, dsub, rkey, -2, max_diff, rad, code,
+                             np.empty((0, 0), np.int16), inv)
+    np.testing.assert_array_equal(got2, want)
