@@ -18,44 +18,41 @@ TWO_PI = 2.0 * math.pi
 C_LIGHT = 299_792_458.0
 
 
-_TAN_PI_12 = 0.2679491924311227     # tan(pi / 12)
-_SQRT3 = 1.7320508075688772
+_ROWS = 8                           # rows per parallel work item of tof_decode
+# atan(a) = a P(a^2) on [0, 1]: least-squares fit of degree 11 in a^2 (Chebyshev nodes),
+# |error| < 3e-11 rad
+_AT0 = 0.9999999993492386
+_AT1 = -0.33333326328166324
+_AT2 = 0.19999775015135585
+_AT3 = -0.1428232910589891
+_AT4 = 0.11082189267140756
+_AT5 = -0.08935083493810472
+_AT6 = 0.07127291173385798
+_AT7 = -0.05224398495364675
+_AT8 = 0.031930161907560935
+_AT9 = -0.014509000450218577
+_AT10 = 0.004208758872598049
+_AT11 = -0.0005729366245012566
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
 def phase_of(y, x):
-    """``atan2(y, x)`` in [0, 2 pi), to about 1e-10 rad, faster than libm's ``atan2``.
+    """``atan2(y, x)`` in [0, 2 pi), to about 3e-11 rad, much faster than libm's ``atan2``.
 
-    Range reduction to ``|a| <= tan(pi/12)`` (octant symmetry, then the pi/6 addition
-    formula) and the odd Taylor series to ``a^13``.
+    Octant symmetry reduces to ``atan(a)``, ``0 <= a <= 1``, which a polynomial in ``a^2``
+    gives.  One division and no branches (only selects), so loops over pixels vectorise.
     """
     ax = abs(x)
     ay = abs(y)
-    if ax >= ay:
-        if ax == 0.0:
-            return 0.0
-        a = ay / ax
-        swap = False
-    else:
-        a = ax / ay
-        swap = True
-    off = 0.0
-    if a > _TAN_PI_12:
-        a = (a * _SQRT3 - 1.0) / (a + _SQRT3)
-        off = math.pi / 6.0
+    mx = max(ax, ay)
+    a = min(ax, ay) / (mx if mx > 0.0 else 1.0)
     s = a * a
-    r = a * (1.0 + s * (-1.0 / 3.0 + s * (0.2 + s * (-1.0 / 7.0 + s * (1.0 / 9.0 + s * (
-        -1.0 / 11.0 + s * (1.0 / 13.0)))))))
-    r += off
-    if swap:
-        r = 0.5 * math.pi - r
-    if x < 0.0:
-        r = math.pi - r
-    if y < 0.0:
-        r = TWO_PI - r
-    if r >= TWO_PI:
-        r -= TWO_PI
-    return r
+    r = a * (_AT0 + s * (_AT1 + s * (_AT2 + s * (_AT3 + s * (_AT4 + s * (_AT5 + s * (
+        _AT6 + s * (_AT7 + s * (_AT8 + s * (_AT9 + s * (_AT10 + s * _AT11)))))))))))
+    r = 0.5 * math.pi - r if ay > ax else r
+    r = math.pi - r if x < 0.0 else r
+    r = TWO_PI - r if y < 0.0 else r
+    return r - TWO_PI if r >= TWO_PI else r
 
 
 # ------------------------------------------------------------------------------------------
@@ -80,6 +77,10 @@ def tof_decode(raw, freqs, ref, n_max, max_range, cos_t, sin_t, amp_min, saturat
     pixel whose true wrap is skipped has a large chi-square and is rejected, not mis-assigned.
     ``out_status``: 0 valid, 1 saturated, 2 low amplitude,
     3 inconsistent phases, 4 ambiguous, 5 out of range.
+
+    Speed: blocks of rows run in parallel; within a row each stage is a branch-free loop over
+    the pixels (so LLVM vectorises it): sums and phases, per-pixel search terms, then one
+    loop over the row per candidate wrap count, keeping the best and runner-up per pixel.
     """
     M, N, H, W = raw.shape
     k_m = np.empty(M)
@@ -92,120 +93,252 @@ def tof_decode(raw, freqs, ref, n_max, max_range, cos_t, sin_t, amp_min, saturat
         if m != ref:
             order[j] = m
             j += 1
-    ko = np.empty(M)
-    kr = np.empty(M)
-    for j in range(M):
-        ko[j] = k_m[order[j]]
-        kr[j] = k_m[order[j]] / TWO_PI
-    inv_k_ref = 1.0 / k_m[ref]
-    for v in prange(H):
-        phi = np.empty(M)
-        wt = np.empty(M)
-        wk = np.empty(M)
-        off = np.empty(M)
-        ph_o = np.empty(M)
-        wt_o = np.empty(M)
-        for u in range(W):
-            sat = False
-            amin = 1e30
-            isum = 0.0
+    # k and k / 2 pi of the reference and of up to three other frequencies (0 when absent)
+    k_r = k_m[ref]
+    k1 = k_m[order[1]] if M > 1 else 0.0
+    k2 = k_m[order[2]] if M > 2 else 0.0
+    k3 = k_m[order[3]] if M > 3 else 0.0
+    c1 = k1 / TWO_PI
+    c2 = k2 / TWO_PI
+    c3 = k3 / TWO_PI
+    inv_k_ref = 1.0 / k_r
+    h1 = 1.0 if M > 1 else 0.0
+    h2 = 1.0 if M > 2 else 0.0
+    h3 = 1.0 if M > 3 else 0.0
+    inv_q = 1.0 / crt_q if crt_q > 1 else 1.0     # x / q never near an integer: x + 0.5
+    o_1 = order[1] if M > 1 else 0
+    o_2 = order[2] if M > 2 else 0
+    o_3 = order[3] if M > 3 else 0
+    n_pass = 2 if crt_q > 1 else 1      # (CRT) the neighbouring integer too, for the margin
+    step = crt_q if crt_q > 1 else 1
+    n_per = n_max // step + 1
+    two_n = 2.0 / N
+    n_blk = (H + _ROWS - 1) // _ROWS
+    for blk in prange(n_blk):
+        # row buffers, allocated once per block of rows
+        sc = np.empty(W)
+        si = np.empty(W)
+        sb = np.empty(W)
+        bad = np.empty(W, np.bool_)
+        amin = np.empty(W)
+        isum = np.empty(W)
+        phi = np.empty((M, W))
+        wt = np.empty((M, W))
+        tm = np.empty((12, W))
+        nst = np.zeros((2, W))
+        best = np.empty(W)
+        second = np.empty(W)
+        best_r = np.empty(W)
+        for v in range(blk * _ROWS, min(H, (blk + 1) * _ROWS)):
+            # pass 1, loops over the row: sums, amplitude, phase, weight per frequency
+            bad[:] = False
+            amin[:] = 1e30
+            isum[:] = 0.0
             for m in range(M):
-                si = 0.0
-                sc = 0.0
-                sb = 0.0
+                sc[:] = 0.0
+                si[:] = 0.0
+                sb[:] = 0.0
                 for k in range(N):
-                    s = raw[m, k, v, u]
-                    if not (s < saturation and s > -1e30):   # clipped, or NaN / inf
-                        sat = True
-                    sc += s * cos_t[k]
-                    si += s * sin_t[k]
-                    sb += s
-                a = 2.0 / N * math.sqrt(sc * sc + si * si)
-                p = phase_of(-si, sc)
-                b = sb / N
-                phi[m] = p
-                var = (max(b, 0.0) * inv_gain + read_var) * 2.0 / N
-                wt[m] = a * a / var if var > 0.0 else a * a * 1e12
-                out_phase[m, v, u] = p
-                isum += b
-                if a < amin:
-                    amin = a
-            out_amp[v, u] = amin
-            out_int[v, u] = isum / M
-            out_range[v, u] = np.nan
-            out_z[v, u] = np.nan
-            out_chi2[v, u] = np.nan
-            out_margin[v, u] = 0.0
-            if sat:
-                out_status[v, u] = 1
-                continue
-            if not (amin >= amp_min) or amin <= 0.0:
-                out_status[v, u] = 2
-                continue
-            # reference frequency first: order[0] == ref
-            wk2 = 0.0
-            for j in range(M):
-                m = order[j]
-                wk[j] = wt[m] * k_m[m]
-                wk2 += wk[j] * k_m[m]
-                off[j] = phi[m] / TWO_PI - 0.5
-                ph_o[j] = phi[m]
-                wt_o[j] = wt[m]
-            inv_wk2 = 1.0 / wk2
-            best = 1e300
-            second = 1e300
-            best_r = 0.0
-            # candidate wrap counts of the reference frequency: all of them, or (CRT) only
-            # those agreeing with the second frequency's wrap-difference integer
-            n_pass = 1
-            step = 1
-            n_start = 0
-            frac = 0.0
-            kk = 0.0
-            if crt_q > 1:
-                dd = (crt_q * phi[crt_sec] - crt_p * phi[ref]) / TWO_PI
-                kk = math.floor(dd + 0.5)
-                frac = dd - kk
-                step = crt_q
-                n_pass = 2      # the nearer neighbouring integer too (for the margin test)
-            for ps in range(n_pass):
+                    ck = cos_t[k]
+                    sk = sin_t[k]
+                    for u in range(W):
+                        s = raw[m, k, v, u]
+                        # clipped, or NaN / inf (no short-circuit: keeps the loop vectorisable)
+                        bad[u] = bad[u] | (s >= saturation) | (s != s) | (s <= -1e30)
+                        sc[u] += s * ck
+                        si[u] += s * sk
+                        sb[u] += s
+                for u in range(W):
+                    a = two_n * math.sqrt(sc[u] * sc[u] + si[u] * si[u])
+                    p = phase_of(-si[u], sc[u])
+                    b = sb[u] / N
+                    var = (max(b, 0.0) * inv_gain + read_var) * two_n
+                    wt[m, u] = a * a / (var if var > 0.0 else 1e-12)   # select, no branch
+                    phi[m, u] = p
+                    out_phase[m, v, u] = p
+                    isum[u] += b
+                    amin[u] = min(amin[u], a)
+            # pass 2: per pixel terms of the search (reference frequency first, up to three
+            # others; missing ones have zero weight and phase, so they add nothing)
+            for u in range(W):
+                # (unconditional loads times 0/1 flags: a branch-free, vectorisable loop)
+                p_r = phi[ref, u]
+                w_r = wt[ref, u]
+                p1 = phi[o_1, u] * h1
+                w1 = wt[o_1, u] * h1
+                p2 = phi[o_2, u] * h2
+                w2 = wt[o_2, u] * h2
+                p3 = phi[o_3, u] * h3
+                w3 = wt[o_3, u] * h3
+                tm[0, u] = p_r
+                tm[1, u] = w_r
+                tm[2, u] = p1
+                tm[3, u] = w1
+                tm[4, u] = p1 / TWO_PI - 0.5
+                tm[5, u] = p2
+                tm[6, u] = w2
+                tm[7, u] = p2 / TWO_PI - 0.5
+                tm[8, u] = p3
+                tm[9, u] = w3
+                tm[10, u] = p3 / TWO_PI - 0.5
+                tm[11, u] = 1.0 / (w_r * k_r * k_r + w1 * k1 * k1 + w2 * k2 * k2 + w3 * k3 * k3)
+                # first candidate wrap count of the reference: 0, or (CRT) the smallest one that
+                # agrees with the second frequency's wrap-difference integer and its neighbour
+                # on the side of the rounding (integers held exactly in floats)
                 if crt_q > 1:
-                    kc = int(kk) if ps == 0 else (int(kk) + 1 if frac > 0 else int(kk) - 1)
-                    n_start = ((kc * crt_inv) % crt_q + crt_q) % crt_q
-                for n in range(n_start, n_max + 1, step):
-                    # unwrapped phases pm_j; weighted LS range r = sum(w k pm) / sum(w k^2);
-                    # chi-square sum(w (pm - k r)^2) = sum(w pm^2) - r sum(w k pm)
-                    p0 = ph_o[0] + TWO_PI * n
-                    r0 = p0 * inv_k_ref
-                    num = wk[0] * p0
-                    sq = wt_o[0] * p0 * p0
-                    for j in range(1, M):
-                        pj = ph_o[j] + TWO_PI * math.floor(kr[j] * r0 - off[j])
-                        num += wk[j] * pj
-                        sq += wt_o[j] * pj * pj
-                    r = num * inv_wk2
-                    cost = max(sq - r * num, 0.0)
-                    if cost < best:
-                        second = best
-                        best = cost
-                        best_r = r
-                    elif cost < second:
-                        second = cost
-            out_chi2[v, u] = best
-            margin = min(second - best, 1e30)
-            out_margin[v, u] = margin if M > 1 else 0.0
-            if best > max_chi2:
-                out_status[v, u] = 3
+                    dd = (crt_q * phi[crt_sec, u] - crt_p * p_r) / TWO_PI
+                    kk = np.floor(dd + 0.5)
+                    kc = kk + 1.0 if dd - kk > 0 else kk - 1.0
+                    x = kk * crt_inv
+                    nst[0, u] = x - crt_q * np.floor((x + 0.5) * inv_q)
+                    x = kc * crt_inv
+                    nst[1, u] = x - crt_q * np.floor((x + 0.5) * inv_q)
+                else:
+                    nst[0, u] = 0.0
+                best[u] = 1e300
+                second[u] = 1e300
+                best_r[u] = 0.0
+            # pass 3, vectorisable over the row: each candidate wrap count of the reference; the
+            # others are rounded to agree, weighted LS range r = sum(w k pm) / sum(w k^2) and
+            # chi-square sum(w (pm - k r)^2) = sum(w pm^2) - r sum(w k pm)
+            # (the fourth frequency's terms only when there is one)
+            for ps in range(n_pass):
+                for i in range(n_per):
+                    if M > 3:
+                        for u in range(W):
+                            n = nst[ps, u] + i * step
+                            p0 = tm[0, u] + TWO_PI * n
+                            r0 = p0 * inv_k_ref
+                            q1 = tm[2, u] + TWO_PI * np.floor(c1 * r0 - tm[4, u])
+                            q2 = tm[5, u] + TWO_PI * np.floor(c2 * r0 - tm[7, u])
+                            q3 = tm[8, u] + TWO_PI * np.floor(c3 * r0 - tm[10, u])
+                            w_r = tm[1, u]
+                            w1 = tm[3, u]
+                            w2 = tm[6, u]
+                            w3 = tm[9, u]
+                            num = (w_r * k_r * p0 + w1 * k1 * q1 + w2 * k2 * q2
+                                   + w3 * k3 * q3)
+                            sq = w_r * p0 * p0 + w1 * q1 * q1 + w2 * q2 * q2 + w3 * q3 * q3
+                            r = num * tm[11, u]
+                            cost = max(sq - r * num, 0.0)
+                            cost = cost if n <= n_max else 1e300   # past the last one
+                            b0 = best[u]
+                            second[u] = min(second[u], max(b0, cost))
+                            best_r[u] = r if cost < b0 else best_r[u]
+                            best[u] = min(b0, cost)
+                    else:
+                        for u in range(W):
+                            n = nst[ps, u] + i * step
+                            p0 = tm[0, u] + TWO_PI * n
+                            r0 = p0 * inv_k_ref
+                            q1 = tm[2, u] + TWO_PI * np.floor(c1 * r0 - tm[4, u])
+                            q2 = tm[5, u] + TWO_PI * np.floor(c2 * r0 - tm[7, u])
+                            w_r = tm[1, u]
+                            w1 = tm[3, u]
+                            w2 = tm[6, u]
+                            num = w_r * k_r * p0 + w1 * k1 * q1 + w2 * k2 * q2
+                            sq = w_r * p0 * p0 + w1 * q1 * q1 + w2 * q2 * q2
+                            r = num * tm[11, u]
+                            cost = max(sq - r * num, 0.0)
+                            cost = cost if n <= n_max else 1e300   # past the last one
+                            b0 = best[u]
+                            second[u] = min(second[u], max(b0, cost))
+                            best_r[u] = r if cost < b0 else best_r[u]
+                            best[u] = min(b0, cost)
+            # pass 4, per pixel: the verdict
+            for u in range(W):
+                am = amin[u]
+                out_amp[v, u] = am
+                out_int[v, u] = isum[u] / M
+                out_range[v, u] = np.nan
+                out_z[v, u] = np.nan
+                out_chi2[v, u] = np.nan
+                out_margin[v, u] = 0.0
+                if bad[u]:
+                    out_status[v, u] = 1
+                    continue
+                if not (am >= amp_min) or am <= 0.0:
+                    out_status[v, u] = 2
+                    continue
+                bst = best[u]
+                out_chi2[v, u] = bst
+                margin = min(second[u] - bst, 1e30)
+                out_margin[v, u] = margin if M > 1 else 0.0
+                if bst > max_chi2:
+                    out_status[v, u] = 3
+                    continue
+                if M > 1 and margin < min_margin:
+                    out_status[v, u] = 4
+                    continue
+                br = best_r[u]
+                if br <= 0.0 or br > max_range:
+                    out_status[v, u] = 5
+                    continue
+                out_status[v, u] = 0
+                out_range[v, u] = br
+                out_z[v, u] = br * ray_z[v, u]
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _is_flying(depth, v, u, z, thr):
+    """The test of :func:`flying_pixels` for one valid pixel, with bounds checks."""
+    H, W = depth.shape
+    for d in range(4):
+        dv = 0 if d == 0 else 1
+        du = 1 if d == 0 else (0 if d == 1 else (1 if d == 2 else -1))
+        va = v - dv
+        ua = u - du
+        vb = v + dv
+        ub = u + du
+        if va < 0 or vb >= H or ua < 0 or ua >= W or ub < 0 or ub >= W:
+            continue
+        # NaN neighbours fail every comparison
+        da = z - depth[va, ua]
+        db = z - depth[vb, ub]
+        if da * db < 0.0 and abs(da) > thr and abs(db) > thr:
+            return True
+    n_valid = 0
+    n_near = 0
+    for j in range(-1, 2):
+        for i in range(-1, 2):
+            vv = v + j
+            uu = u + i
+            if (i == 0 and j == 0) or vv < 0 or vv >= H or uu < 0 or uu >= W:
                 continue
-            if M > 1 and margin < min_margin:
-                out_status[v, u] = 4
-                continue
-            if best_r <= 0.0 or best_r > max_range:
-                out_status[v, u] = 5
-                continue
-            out_status[v, u] = 0
-            out_range[v, u] = best_r
-            out_z[v, u] = best_r * ray_z[v, u]
+            q = depth[vv, uu]
+            n_valid += q == q
+            n_near += abs(q - z) <= thr
+    return n_valid >= 2 and n_near == 0
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _flying_at(depth, v, u, z, thr):
+    """The test of :func:`flying_pixels` for the valid pixel (v, u) of depth z.
+
+    Interior pixels take a branch-free path (noise makes the tests' outcomes unpredictable);
+    NaN neighbours fail every comparison, so they count as neither far nor near."""
+    H, W = depth.shape
+    if not (0 < v < H - 1 and 0 < u < W - 1):
+        return _is_flying(depth, v, u, z, thr)
+    # directions (0, 1), (1, 0), (1, 1), (1, -1): z strictly between, far from both
+    l = z - depth[v, u - 1]
+    r = z - depth[v, u + 1]
+    t = z - depth[v - 1, u]
+    b = z - depth[v + 1, u]
+    tl = z - depth[v - 1, u - 1]
+    br = z - depth[v + 1, u + 1]
+    tr = z - depth[v - 1, u + 1]
+    bl = z - depth[v + 1, u - 1]
+    fly = (((l * r < 0.0) & (abs(l) > thr) & (abs(r) > thr))
+           | ((t * b < 0.0) & (abs(t) > thr) & (abs(b) > thr))
+           | ((tl * br < 0.0) & (abs(tl) > thr) & (abs(br) > thr))
+           | ((tr * bl < 0.0) & (abs(tr) > thr) & (abs(bl) > thr)))
+    # isolated: >= 2 valid neighbours (d == d is False for NaN), none within thr
+    n_valid = ((l == l) + (r == r) + (t == t) + (b == b) + (tl == tl) + (br == br)
+               + (tr == tr) + (bl == bl))
+    n_near = ((abs(l) <= thr) + (abs(r) <= thr) + (abs(t) <= thr) + (abs(b) <= thr)
+              + (abs(tl) <= thr) + (abs(br) <= thr) + (abs(tr) <= thr) + (abs(bl) <= thr))
+    return fly | ((n_valid >= 2) & (n_near == 0))
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
@@ -213,52 +346,28 @@ def flying_pixels(depth, rel_thresh, out):
     """Drop pixels that lie strictly between two opposite neighbours far from both sides
     (mixed pixels), and isolated pixels whose valid neighbours are all far."""
     H, W = depth.shape
-    dv = (0, 1, 1, 1)
-    du = (1, 0, 1, -1)
     for v in prange(H):
         for u in range(W):
             z = depth[v, u]
             out[v, u] = z
-            if not (z == z):
-                continue
-            thr = rel_thresh * z
-            flying = False
-            for d in range(4):
-                va = v - dv[d]
-                ua = u - du[d]
-                vb = v + dv[d]
-                ub = u + du[d]
-                if va < 0 or vb >= H or ua < 0 or ua >= W or ub < 0 or ub >= W:
-                    continue
-                a = depth[va, ua]
-                b = depth[vb, ub]
-                if not (a == a) or not (b == b):
-                    continue
-                da = z - a
-                db = z - b
-                if da * db < 0.0 and abs(da) > thr and abs(db) > thr:
-                    flying = True
-                    break
-            if not flying:
-                n_valid = 0
-                n_near = 0
-                for j in range(-1, 2):
-                    for i in range(-1, 2):
-                        if i == 0 and j == 0:
-                            continue
-                        vv = v + j
-                        uu = u + i
-                        if vv < 0 or vv >= H or uu < 0 or uu >= W:
-                            continue
-                        q = depth[vv, uu]
-                        if q == q:
-                            n_valid += 1
-                            if abs(q - z) <= thr:
-                                n_near += 1
-                if n_valid >= 2 and n_near == 0:
-                    flying = True
-            if flying:
+            if z == z and _flying_at(depth, v, u, z, rel_thresh * z):
                 out[v, u] = np.nan
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+def tof_finish(depth, rel_thresh, score, conf_c, status, out, out_conf):
+    """:func:`flying_pixels` (when ``rel_thresh > 0``; dropped pixels get status 6) and the
+    confidence ``score / (score + conf_c)`` of the pixels left (0 elsewhere), in one pass."""
+    H, W = depth.shape
+    for v in prange(H):
+        for u in range(W):
+            z = depth[v, u]
+            if z == z and rel_thresh > 0.0 and _flying_at(depth, v, u, z, rel_thresh * z):
+                z = np.nan
+                status[v, u] = 6
+            out[v, u] = z
+            g = score[v, u]
+            out_conf[v, u] = g / (g + conf_c) if z == z else 0.0
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
@@ -297,6 +406,39 @@ def joint_bilateral(depth, guide, radius, sigma_s, sigma_g, rel_gate, out):
             out[v, u] = acc / wsum
 
 
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _remap_at(depth, x, y, rel_gate):
+    """(value, row, column of the nearest source pixel) of :func:`remap_depth` at (x, y);
+    row -1 outside the image."""
+    Hs, Ws = depth.shape
+    if not (x >= -0.5 and y >= -0.5 and x <= Ws - 0.5 and y <= Hs - 0.5):
+        return np.nan, -1, -1
+    xn = min(max(int(math.floor(x + 0.5)), 0), Ws - 1)
+    yn = min(max(int(math.floor(y + 0.5)), 0), Hs - 1)
+    x0 = int(math.floor(x))
+    y0 = int(math.floor(y))
+    fx = x - x0
+    fy = y - y0
+    if x0 >= 0 and y0 >= 0 and x0 + 1 < Ws and y0 + 1 < Hs:
+        a = depth[y0, x0]
+        b = depth[y0, x0 + 1]
+        c = depth[y0 + 1, x0]
+        d = depth[y0 + 1, x0 + 1]
+        if a == a and b == b and c == c and d == d:
+            lo = min(min(a, b), min(c, d))
+            hi = max(max(a, b), max(c, d))
+            spread = hi - lo
+            if spread <= rel_gate * lo or (
+                    spread <= 4.0 * rel_gate * lo
+                    and abs(a + d - b - c) <= 0.25 * rel_gate * lo):
+                # one surface (or a tilted plane: bilinear-consistent corners)
+                return ((a * (1 - fx) + b * fx) * (1 - fy)
+                        + (c * (1 - fx) + d * fx) * fy), yn, xn
+            # else: a depth edge; which side this ray sees is unknown -> NaN
+            return np.nan, yn, xn
+    return depth[yn, xn], yn, xn
+
+
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
 def remap_depth(depth, map_x, map_y, rel_gate, out):
     """Resample depth at (map_x, map_y): bilinear where the four neighbours are valid and
@@ -304,38 +446,21 @@ def remap_depth(depth, map_x, map_y, rel_gate, out):
     consistent with a tilted plane; NaN where they straddle a depth edge; the nearest pixel
     where some are invalid; NaN outside."""
     H, W = out.shape
-    Hs, Ws = depth.shape
     for v in prange(H):
         for u in range(W):
-            x = map_x[v, u]
-            y = map_y[v, u]
-            out[v, u] = np.nan
-            if not (x >= -0.5 and y >= -0.5 and x <= Ws - 0.5 and y <= Hs - 0.5):
-                continue
-            x0 = int(math.floor(x))
-            y0 = int(math.floor(y))
-            fx = x - x0
-            fy = y - y0
-            if x0 >= 0 and y0 >= 0 and x0 + 1 < Ws and y0 + 1 < Hs:
-                a = depth[y0, x0]
-                b = depth[y0, x0 + 1]
-                c = depth[y0 + 1, x0]
-                d = depth[y0 + 1, x0 + 1]
-                if a == a and b == b and c == c and d == d:
-                    lo = min(min(a, b), min(c, d))
-                    hi = max(max(a, b), max(c, d))
-                    spread = hi - lo
-                    if spread <= rel_gate * lo or (
-                            spread <= 4.0 * rel_gate * lo
-                            and abs(a + d - b - c) <= 0.25 * rel_gate * lo):
-                        # one surface (or a tilted plane: bilinear-consistent corners)
-                        out[v, u] = ((a * (1 - fx) + b * fx) * (1 - fy)
-                                     + (c * (1 - fx) + d * fx) * fy)
-                    # else: a depth edge; which side this ray sees is unknown -> NaN
-                    continue
-            xn = min(max(int(math.floor(x + 0.5)), 0), Ws - 1)
-            yn = min(max(int(math.floor(y + 0.5)), 0), Hs - 1)
-            out[v, u] = depth[yn, xn]
+            out[v, u] = _remap_at(depth, map_x[v, u], map_y[v, u], rel_gate)[0]
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+def remap_depth_conf(depth, conf, map_x, map_y, rel_gate, out, out_conf):
+    """:func:`remap_depth`, and `conf` at the nearest source pixel where the result is valid
+    (0 elsewhere), in one pass."""
+    H, W = out.shape
+    for v in prange(H):
+        for u in range(W):
+            z, yn, xn = _remap_at(depth, map_x[v, u], map_y[v, u], rel_gate)
+            out[v, u] = z
+            out_conf[v, u] = conf[yn, xn] if z == z else 0.0
 
 
 # ------------------------------------------------------------------------------------------

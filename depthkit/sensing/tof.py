@@ -308,6 +308,9 @@ def joint_bilateral(depth, guide, *, radius: int = 2, sigma_space: float = 1.5,
     return out
 
 
+_UNDISTORT_GATE = 0.05     # default rel_gate of undistort_depth (and of the decoder)
+
+
 def _undistort_maps(intrinsics: Intrinsics):
     import cv2
 
@@ -316,7 +319,7 @@ def _undistort_maps(intrinsics: Intrinsics):
     return np.ascontiguousarray(m1), np.ascontiguousarray(m2)
 
 
-def undistort_depth(depth, intrinsics: Intrinsics, *, rel_gate: float = 0.05,
+def undistort_depth(depth, intrinsics: Intrinsics, *, rel_gate: float = _UNDISTORT_GATE,
                     _maps=None) -> tuple[np.ndarray, Intrinsics]:
     """Resample a z-depth map from the distorted raw grid to the ideal pinhole camera with the
     same K (no distortion).  Bilinear within one surface; invalid between four valid pixels
@@ -492,25 +495,27 @@ class ToFDecoder:
                             self.read_noise ** 2, self.max_chi2, self.min_margin, *self._crt,
                             self._ray_z,
                             rng, z, amp, inten, phase, chi2, margin, status)
-        if self.flying_pixel_threshold > 0:
-            zf = filter_flying_pixels(z, self.flying_pixel_threshold)
-            status[np.isnan(zf) & ~np.isnan(z)] = 6
-            z = zf
-        if self.smoothing:
-            z = joint_bilateral(z, amp)
-        conf = np.zeros((H, W), np.float32)
-        ok = np.isfinite(z)
+        # flying-pixel filter (status 6) and confidence in one pass
         if M > 1:  # how decisively the wrap counts were chosen
-            conf[ok] = margin[ok] / (margin[ok] + 2.0 * max(self.min_margin, 1.0))
+            score, conf_c = margin, 2.0 * max(self.min_margin, 1.0)
         else:
-            conf[ok] = amp[ok] / (amp[ok] + 10.0 * max(self.amplitude_threshold, 1.0))
+            score, conf_c = amp, 10.0 * max(self.amplitude_threshold, 1.0)
+        zf = np.empty_like(z)
+        conf = np.empty_like(z)
+        _kernels.tof_finish(z, self.flying_pixel_threshold, score, conf_c, status, zf, conf)
+        z = zf
+        if self.smoothing:   # keeps valid pixels valid and invalid ones invalid
+            z = joint_bilateral(z, amp)
         intr = self.intrinsics
         if self.undistort and intr.distortion and any(intr.distortion):
             if self._maps is None:
                 self._maps = _undistort_maps(intr)
-            z, intr = undistort_depth(z, intr, _maps=self._maps)
-            conf = _remap_nearest(conf, self._maps)
-            conf[~np.isfinite(z)] = 0.0
+            zu = np.empty_like(z)
+            cu = np.empty_like(conf)
+            _kernels.remap_depth_conf(z, conf, self._maps[0], self._maps[1], _UNDISTORT_GATE,
+                                      zu, cu)
+            z, conf = zu, cu
+            intr = self.output_intrinsics
         elif self.undistort:
             intr = self.output_intrinsics
         frame_kw = {}
@@ -543,13 +548,6 @@ def _crt_pair(freqs: np.ndarray, ref: int, n_max: int) -> tuple[int, int, int, i
         return 0, 0, 0, 0
     m, p, q = best
     return m, p, q, pow(p, -1, q)
-
-
-def _remap_nearest(img: np.ndarray, maps) -> np.ndarray:
-    import cv2
-
-    return cv2.remap(img, maps[0], maps[1], cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT,
-                     borderValue=0)
 
 
 def decode_tof(raw, frequencies_hz=None, intrinsics: Intrinsics | None = None,

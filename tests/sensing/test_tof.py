@@ -54,7 +54,7 @@ def test_unambiguous_range_of_frequency_sets():
     assert unambiguous_range((100e6, 80e6)) == pytest.approx(C_LIGHT / (2 * 20e6))
 
 
-@pytest.mark.parametrize("freqs", [F3, (100e6, 80e6)])
+@pytest.mark.parametrize("freqs", [F3, (100e6, 80e6), (100e6, 80e6, 60e6, 25e6)])
 def test_noise_free_samples_decode_exactly_beyond_single_frequency_range(freqs):
     amb = unambiguous_range(freqs)
     r = _ramp(lo=0.3, hi=0.98 * amb)
@@ -117,6 +117,30 @@ def test_decoder_undistorts_a_plane():
     raw = ToFDecoder(intr, F3, undistort=False).decode(S)
     assert raw.intrinsics.distortion == intr.distortion
     assert np.all(np.isfinite(raw.depth_m))
+
+
+def test_decoder_matches_its_public_building_blocks(rng):
+    # the decoder fuses the flying-pixel filter, confidence and undistortion into its own
+    # kernels; they must give what the public functions give, step by step
+    intr = _intr(80, 60, distortion=DIST)
+    z = np.where(np.arange(80)[None, :] < 40, 1.2, 2.9) * np.ones((60, 1))
+    z[:, 40] = 2.0                     # a column of mixed pixels at the edge
+    r = z / tof.ray_z_table(intr)
+    S = correlation_samples(r, np.full(r.shape, 3000.0), 200.0, F3, 3, rng=rng, read_noise=3.0)
+    raw = ToFDecoder(intr, F3, undistort=False, flying_pixel_threshold=0).decode_full(S)
+    out = ToFDecoder(intr, F3).decode_full(S)
+    z_raw = raw.depth.depth_m
+    filt = tof.filter_flying_pixels(z_raw, 0.03)
+    expect, _ = tof.undistort_depth(filt, intr)
+    got = out.depth.depth_m
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(expect))
+    np.testing.assert_allclose(got[np.isfinite(got)], expect[np.isfinite(expect)], rtol=1e-6)
+    dropped = np.isnan(filt) & np.isfinite(z_raw)
+    assert dropped.any() and np.all(out.status[dropped] == 6)
+    assert np.all(out.status[~dropped] == raw.status[~dropped])
+    conf = out.depth.confidence
+    assert np.all(conf[np.isnan(got)] == 0) and np.all((conf[np.isfinite(got)] > 0.5)
+                                                      & (conf[np.isfinite(got)] <= 1))
 
 
 def test_flying_pixel_filter_removes_mixed_pixels_only():
