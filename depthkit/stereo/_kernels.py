@@ -831,6 +831,35 @@ def lr_check(dint, dsub, rkey, min_disp, max_diff):
     return out
 
 
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _box_fit(C, y0, y1, x0, x1, d, mode):
+    """Sub-pixel offset of winner `d` from the matching cost summed over rows ``y0:y1`` and
+    columns ``x0:x1`` at ``d - 1, d, d + 1``: a parabola (`mode` 1) or a symmetric V (2),
+    clipped to +-0.5."""
+    a = 0
+    m = 0
+    c = 0
+    for yy in range(y0, y1):
+        for xx in range(x0, x1):
+            a += np.int64(C[yy, xx, d - 1])
+            m += np.int64(C[yy, xx, d])
+            c += np.int64(C[yy, xx, d + 1])
+    off = 0.0
+    if mode == 1:
+        den = a + c - 2 * m
+        if den > 0:
+            off = (a - c) / (2.0 * den)
+    else:
+        den = a - m if c < a else c - m
+        if den > 0:
+            off = 0.5 * (a - c) / den
+    if off > 0.5:
+        off = 0.5
+    elif off < -0.5:
+        off = -0.5
+    return off
+
+
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
 def refine_subpixel(C, dint, disp, min_disp, rad, mode):
     """Sub-pixel offsets from the raw matching cost summed over a ``(2 rad + 1)^2`` box.
@@ -849,29 +878,7 @@ def refine_subpixel(C, dint, disp, min_disp, rad, mode):
             b = np.int64(dint[y, x])
             if b <= 0 or b >= D - 1 or np.isnan(disp[y, x]):
                 continue
-            x0 = max(x - rad, 0)
-            x1 = min(x + rad + 1, W)
-            a = 0
-            m = 0
-            c = 0
-            for yy in range(y0, y1):
-                for xx in range(x0, x1):
-                    a += np.int64(C[yy, xx, b - 1])
-                    m += np.int64(C[yy, xx, b])
-                    c += np.int64(C[yy, xx, b + 1])
-            off = 0.0
-            if mode == 1:
-                den = a + c - 2 * m
-                if den > 0:
-                    off = (a - c) / (2.0 * den)
-            else:
-                den = a - m if c < a else c - m
-                if den > 0:
-                    off = 0.5 * (a - c) / den
-            if off > 0.5:
-                off = 0.5
-            elif off < -0.5:
-                off = -0.5
+            off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), b, mode)
             out[y, x] = np.float32(min_disp + b + off)
     return out
 
@@ -912,29 +919,7 @@ def lr_subpix_fixed(C, dint, dsub, rkey, min_disp, max_diff, rad, mode, fixed, i
                 if not agree:
                     v = np.float32(np.nan)
             if rad > 0 and d > 0 and d < D - 1 and not np.isnan(v):
-                xa = max(x - rad, 0)
-                xb = min(x + rad + 1, W)
-                a = 0
-                m = 0
-                c = 0
-                for yy in range(y0, y1):
-                    for xx in range(xa, xb):
-                        a += np.int64(C[yy, xx, d - 1])
-                        m += np.int64(C[yy, xx, d])
-                        c += np.int64(C[yy, xx, d + 1])
-                off = 0.0
-                if mode == 1:
-                    den = a + c - 2 * m
-                    if den > 0:
-                        off = (a - c) / (2.0 * den)
-                else:
-                    den = a - m if c < a else c - m
-                    if den > 0:
-                        off = 0.5 * (a - c) / den
-                if off > 0.5:
-                    off = 0.5
-                elif off < -0.5:
-                    off = -0.5
+                off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), d, mode)
                 v = np.float32(min_disp + d + off)
             out[y, x] = v
             if want_fixed:
