@@ -79,11 +79,14 @@ def test_interrupted_run_resumes_without_duplicates_or_half_files(tmp_path):
                       for k in ("disparity.pfm", "depth.png", "depth.pfm")) + ["summary.json"]
     assert names == expected
     assert summary["frames_done"] + summary["frames_skipped"] == 6
-    # finished frames were skipped, not recomputed
+    # finished frames (all their outputs there before the resume) were skipped, not recomputed
     after = _outputs(out)
-    complete = {n[:6] for n in before} - {n[:6] for n in expected if n not in before}
+    kinds = ("disparity.pfm", "depth.png", "depth.pfm")
+    complete = {f"{i:06d}" for i in range(6)
+                if all(f"{i:06d}_{k}" in before for k in kinds)}
+    assert summary["frames_skipped"] == len(complete)
     for key in complete:
-        for k in ("disparity.pfm", "depth.png", "depth.pfm"):
+        for k in kinds:
             assert after[f"{key}_{k}"] == before[f"{key}_{k}"]
     for p in out.glob("*_disparity.pfm"):  # every file is whole
         assert dk.io.read_pfm(p).shape == (120, 160)
