@@ -21,9 +21,12 @@ import json
 import os
 import platform
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import time_rounds  # noqa: E402
 
 TARGETS = {"tof_median_rel": 0.005, "tof_wrong_unwrap": 0.001, "tof_range_ratio": 4.0,
            "tof_decode_s": 0.050, "sl_median_rel": 0.001, "sl_decoded_of_lit": 0.98,
@@ -52,19 +55,6 @@ def _meta(size) -> dict:
             "loadavg": os.getloadavg()[0] if hasattr(os, "getloadavg") else None}
 
 
-def _time(fn, rounds: int) -> dict:
-    fn()
-    ts, cpu = [], []
-    for _ in range(rounds):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    q1, med, q3 = np.percentile(ts, [25, 50, 75])
-    return {"median_s": float(med), "iqr_s": float(q3 - q1), "min_s": float(min(ts)),
-            "cpu_s": float(np.median(cpu)), "rounds": rounds}
-
-
 def bench_tof(scene, size, rounds: int, seed: int = 1) -> dict:
     from depthkit.sensing.tof import C_LIGHT, ToFDecoder, unambiguous_range
     from depthkit.sim import make_rig
@@ -86,7 +76,7 @@ def bench_tof(scene, size, rounds: int, seed: int = 1) -> dict:
     wrong = float(np.mean(np.abs(r[v] - gr[v]) > 0.25)) if v.any() else 0.0
     amb = unambiguous_range(raw.frequencies_hz)
     single = C_LIGHT / (2 * max(raw.frequencies_hz))
-    timing = _time(lambda: dec.decode(raw.samples), rounds)
+    timing = time_rounds(lambda: dec.decode(raw.samples), rounds)
     return {
         "frequencies_mhz": [f / 1e6 for f in raw.frequencies_hz],
         "phase_steps": int(raw.samples.shape[1]),
@@ -121,7 +111,7 @@ def bench_sl(scene, size, rounds: int, seed: int = 1, period: int = 8, n_phase: 
     z = depth.depth_m
     ok = lit & np.isfinite(z)
     rel = np.abs(z[ok] - gt[ok]) / gt[ok]
-    timing = _time(lambda: dec.decode(frame.captures), rounds)
+    timing = time_rounds(lambda: dec.decode(frame.captures), rounds)
     return {
         "projector": f"{rig.right.width}x{rig.right.height}",
         "patterns": len(pats), "period_px": period, "phase_steps": n_phase,

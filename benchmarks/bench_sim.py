@@ -13,10 +13,12 @@ import os
 import platform
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import time_rounds  # noqa: E402
 
 BUDGET_S = 0.3
 
@@ -52,21 +54,6 @@ def _layer():
         return None
 
 
-def _time(fn, rounds) -> dict:
-    fn()                                                     # warm-up (JIT, caches)
-    ts, cpu = [], []
-    for _ in range(rounds):
-        c0, t0 = time.process_time(), time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t0)
-        cpu.append(time.process_time() - c0)
-    q1, med, q3 = np.percentile(ts, [25, 50, 75])
-    # CPU seconds (all threads) tell the cost on a machine shared with other jobs, where the
-    # wall time says little
-    return {"median_s": float(med), "iqr_s": float(q3 - q1), "min_s": float(min(ts)),
-            "cpu_s": float(np.median(cpu)), "rounds": rounds}
-
-
 def run(size=(640, 480), rounds=7, scene="tabletop") -> dict:
     from depthkit.sim import SimRig, make_scene, render_rgbd, render_stereo
 
@@ -75,11 +62,11 @@ def run(size=(640, 480), rounds=7, scene="tabletop") -> dict:
     rigp = SimRig.default(size, projector=True, gray=True)
     res = {"meta": _meta(size), "budget_s": BUDGET_S, "scene": scene, "results": {}}
     r = res["results"]
-    r["stereo_rectified"] = _time(lambda: render_stereo(sc, rig, rectified=True), rounds)
-    r["stereo_raw"] = _time(lambda: render_stereo(sc, rig, rectified=False), rounds)
-    r["stereo_rectified_projector"] = _time(
+    r["stereo_rectified"] = time_rounds(lambda: render_stereo(sc, rig, rectified=True), rounds)
+    r["stereo_raw"] = time_rounds(lambda: render_stereo(sc, rig, rectified=False), rounds)
+    r["stereo_rectified_projector"] = time_rounds(
         lambda: render_stereo(sc, rigp, rectified=True), rounds)
-    r["rgbd"] = _time(lambda: render_rgbd(sc, rig.rectified.left), rounds)
+    r["rgbd"] = time_rounds(lambda: render_rgbd(sc, rig.rectified.left), rounds)
     # quality next to speed: OpenCV SGBM on the rectified pair against the GT
     import cv2
 

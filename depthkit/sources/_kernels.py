@@ -13,6 +13,16 @@ from numba import njit
 from .._numba import CACHE, FASTMATH
 
 
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _to_color(u, v, z, fx, fy, cx, cy, R, T):
+    """Depth pixel ``(u, v)`` at depth `z` as a point in the colour camera's frame."""
+    x = (u - cx) / fx * z
+    y = (v - cy) / fy * z
+    return (R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + T[0],
+            R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + T[1],
+            R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + T[2])
+
+
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def sample_color(depth, fx, fy, cx, cy, R, T, cfx, cfy, ccx, ccy, color, out):
     """For every depth pixel, the colour pixel its 3-D point projects to (nearest); ``out``
@@ -24,11 +34,7 @@ def sample_color(depth, fx, fy, cx, cy, R, T, cfx, cfy, ccx, ccy, color, out):
             z = depth[v, u]
             if not (z > 0):
                 continue
-            x = (u - cx) / fx * z
-            y = (v - cy) / fy * z
-            xc = R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + T[0]
-            yc = R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + T[1]
-            zc = R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + T[2]
+            xc, yc, zc = _to_color(u, v, z, fx, fy, cx, cy, R, T)
             if not (zc > 0):
                 continue
             iu = int(np.floor(cfx * xc / zc + ccx + 0.5))
@@ -52,11 +58,7 @@ def splat_depth(depth, fx, fy, cx, cy, R, T, cfx, cfy, ccx, ccy, s, out):
             z = depth[v, u]
             if not (z > 0):
                 continue
-            x = (u - cx) / fx * z
-            y = (v - cy) / fy * z
-            xc = R[0, 0] * x + R[0, 1] * y + R[0, 2] * z + T[0]
-            yc = R[1, 0] * x + R[1, 1] * y + R[1, 2] * z + T[1]
-            zc = R[2, 0] * x + R[2, 1] * y + R[2, 2] * z + T[2]
+            xc, yc, zc = _to_color(u, v, z, fx, fy, cx, cy, R, T)
             if not (zc > 0):
                 continue
             bu = int(np.floor(cfx * xc / zc + ccx - half + 0.5))
