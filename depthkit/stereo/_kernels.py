@@ -87,6 +87,20 @@ from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from .._numba import CACHE, FASTMATH
+from ._simd import (
+    LANES,
+    vadd,
+    vhmin,
+    vload,
+    vload_n,
+    vmin,
+    vshift_down,
+    vshift_up,
+    vsplat,
+    vstore,
+    vstore_n,
+    vsub,
+)
 
 BIG = 0x3FFF  # int16 sentinel for out-of-range disparities in the path buffers
 _NPASS = 16  # WTA column interleave (see _wta_row)
@@ -110,29 +124,6 @@ def _popcount32(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
-@intrinsic
-def _add16(typingctx, a, b):
-    """Wrapping int16 addition that stays int16 (numba would widen to int64 and so halve or
-    quarter the SIMD width of the disparity loop)."""
-    sig = types.int16(types.int16, types.int16)
-
-    def codegen(context, builder, signature, args):
-        return builder.add(args[0], args[1])
-
-    return sig, codegen
-
-
-@intrinsic
-def _sub16(typingctx, a, b):
-    """Wrapping int16 subtraction that stays int16."""
-    sig = types.int16(types.int16, types.int16)
-
-    def codegen(context, builder, signature, args):
-        return builder.sub(args[0], args[1])
 
     return sig, codegen
 
@@ -165,11 +156,6 @@ def _key32u(typingctx, v, d):
         return builder.or_(hi, args[1])
 
     return sig, codegen
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _min16(a, b):
-    return a if a < b else b
 
 
 # --------------------------------------------------------------------------------------------
@@ -564,103 +550,137 @@ def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _path(cd, lm, l0, lp, p1, lim, mprev):
-    """One SGM path update ``C + min(L[d], L[d+-1] + P1, min L + P2) - min L`` in int16."""
-    t = _min16(_add16(_min16(lm, lp), p1), lim)
-    return _sub16(_add16(cd, _min16(l0, t)), mprev)
+def _vstep(lm, l0, lp, c, p1v, limv, mprevv):
+    """One SGM path update on 16 disparities: ``C + min(L[d], L[d+-1] + P1, min L + P2) - min L``
+    from the previous pixel's path at ``d - 1`` (`lm`), ``d`` (`l0`) and ``d + 1`` (`lp`)."""
+    t = vmin(vadd(vmin(lm, lp), p1v), limv)
+    return vsub(vadd(c, vmin(l0, t)), mprevv)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _path_first(cf, co, pf, po, uf, uo, acc, D, p1, lim, mprev):
-    """One direction at one pixel: ``cur = path(prev)``, ``acc = cur``; returns ``min(cur)``.
-
-    Flat arrays with uint64 offsets: cost ``cf[co + d]``, previous path ``pf[po + d + 1]``
-    (``po + 0`` and ``po + D + 1`` hold the sentinel), current path ``uf[uo + d + 1]``. Unsigned
-    indices need no negative-index code and no per-pixel slices (reference counting), so the
-    loop vectorises with little set-up. Every index term is uint64: numba turns
-    ``uint64 + int64`` into float64.
-    """
+def _vpath(pf, po, c, p1v, limv, mprevv):
+    """:func:`_vstep` with the previous path read from ``pf[po + 0 .. po + 17]`` (``po + 1`` is
+    the chunk's first disparity): three overlapping loads. For a path row written long before
+    (the previous image row); the horizontal path, written one pixel earlier, would stall on
+    store forwarding and shifts lanes instead (see :func:`_agg_rows`)."""
     one = np.uint64(1)
-    two = np.uint64(2)
-    m = np.int16(BIG)
-    for d in range(D):
-        du = np.uint64(d)
-        v = _path(np.int16(cf[co + du]), pf[po + du], pf[po + du + one], pf[po + du + two], p1,
-                  lim, mprev)
-        uf[uo + du + one] = v
-        acc[du] = v
-        m = _min16(m, v)
-    return m
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _path_add(cf, co, pf, po, uf, uo, acc, D, p1, lim, mprev):
-    """As :func:`_path_first` but ``acc += cur``."""
-    one = np.uint64(1)
-    two = np.uint64(2)
-    m = np.int16(BIG)
-    for d in range(D):
-        du = np.uint64(d)
-        v = _path(np.int16(cf[co + du]), pf[po + du], pf[po + du + one], pf[po + du + two], p1,
-                  lim, mprev)
-        uf[uo + du + one] = v
-        acc[du] = _add16(acc[du], v)
-        m = _min16(m, v)
-    return m
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _store_sum(Sf, so, acc, D, store):
-    """``Sf[so + d] = acc[d]`` (`store`) or ``+= acc[d]``, uint16 wrap-free by construction."""
-    if store:
-        for d in range(D):
-            du = np.uint64(d)
-            Sf[so + du] = np.uint16(acc[du])
-    else:
-        for d in range(D):
-            du = np.uint64(d)
-            Sf[so + du] = np.uint16(_add16(np.int16(Sf[so + du]), acc[du]))
-
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _path_sadd(cf, co, pf, po, uf, uo, Sf, D, p1, lim, mprev):
-    """One direction at one pixel added straight into the sums: ``Sf[co + d] += cur[d]``.
-
-    Going through the ``acc`` row (as :func:`_path_first` + :func:`_store_sum` do) made this
-    loop about 3x slower when it runs on its own, with nothing else to overlap."""
-    one = np.uint64(1)
-    two = np.uint64(2)
-    m = np.int16(BIG)
-    for d in range(D):
-        du = np.uint64(d)
-        v = _path(np.int16(cf[co + du]), pf[po + du], pf[po + du + one], pf[po + du + two], p1,
-                  lim, mprev)
-        uf[uo + du + one] = v
-        Sf[co + du] = np.uint16(_add16(np.int16(Sf[co + du]), v))
-        m = _min16(m, v)
-    return m
+    return _vstep(vload(pf, po), vload(pf, po + one), vload(pf, po + one + one), c, p1v, limv,
+                  mprevv)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _hpath(Cf, Sf, g, p2lut, p1, hbuf, W, D, s):
-    """The horizontal path of one row in direction `s` (+1 or -1), added into its sums ``Sf``.
+def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, diag, sums):
+    """The paths of one row, walked in column direction `s` (+1 left to right, -1 back).
 
-    `s` must stay a run-time value: with ``x = W - 1 - i`` spelled out, LLVM compiled the loop
-    into something about 3x slower (measured on the KITTI frame)."""
+    Directions: the horizontal path from the side the walk starts on (``horiz``), and from the
+    previous row (``gp`` its guide, ``Lbuf[par]`` its paths) the vertical path (``vert``) and the
+    two diagonals (``diag``); every pixel updates all of them at once, 16 disparities at a time
+    (see :mod:`._simd`). ``sums``: 0 stores their sum into the row's sums ``Sf``, 1 adds it, 2
+    leaves ``Sf`` alone (only the row-to-row paths move on: the warm-up rows of
+    :func:`aggregate_single_pass`).
+
+    Path rows are int16 with a stride ``D2 = 16 * ceil(D / 16) + 2``: entry 0 and the entries
+    past ``D`` hold the sentinel ``BIG`` (so the loads at ``d - 1`` and ``d + 1`` need no
+    branches). The lanes past ``D`` of the last chunk get the cost ``BIG`` and so stay above
+    every real path value: they never win a minimum and act as the sentinel for ``d = D - 1``.
+    """
+    D2 = Lbuf.shape[3]
+    W = g.shape[0]
+    D = Cf.shape[0] // W
+    nfull = D // LANES
+    tail = D - nfull * LANES
+    nchunk = nfull + (1 if tail > 0 else 0)
+    p1v = vsplat(np.int16(P1))
+    bigv = vsplat(np.int16(BIG))
     hf = hbuf.reshape(-1)
-    D2 = D + 2
+    plane = (W + 2) * D2  # one direction's path row in Lbuf[par]
+    Lpf = Lbuf[par].reshape(-1)  # (3, W + 2, D2): previous row
+    Lcf = Lbuf[1 - par].reshape(-1)  # current row
+    Mp = Mbuf[par]
+    Mc = Mbuf[1 - par]
     hmin = np.int16(0)
     for d in range(D):
         hbuf[0, d + 1] = 0
+    zero = vsplat(np.int16(0))
     for i in range(W):
-        x = W - 1 - i if s < 0 else i
-        co = np.uint64(x * D)
+        x = i if s > 0 else W - 1 - i
+        xi = x + 1
         gx = np.int64(g[x])
         xq = min(max(x - s, 0), W - 1)
-        limh = np.int16(hmin + p2lut[abs(gx - np.int64(g[xq]))])
-        hmin = _path_sadd(Cf, co, hf, np.uint64((i & 1) * D2), hf,
-                          np.uint64(((i + 1) & 1) * D2), Sf, D, p1, limh, hmin)
+        limh = vsplat(np.int16(hmin + p2lut[abs(gx - np.int64(g[xq]))]))
+        hminv = vsplat(hmin)
+        mvp = Mp[1, xi]
+        limv = vsplat(np.int16(mvp + p2lut[abs(gx - np.int64(gp[x]))]))
+        mvpv = vsplat(mvp)
+        xb = min(max(x + s, 0), W - 1)
+        map_ = Mp[0, xi - s]
+        mbp = Mp[2, xi + s]
+        lima = vsplat(np.int16(map_ + p2lut[abs(gx - np.int64(gp[xq]))]))
+        limb = vsplat(np.int16(mbp + p2lut[abs(gx - np.int64(gp[xb]))]))
+        mapv = vsplat(map_)
+        mbpv = vsplat(mbp)
+        hpo = np.uint64((i & 1) * D2)
+        hco = np.uint64(((i + 1) & 1) * D2 + 1)
+        vo = np.uint64(plane + xi * D2)
+        apo = np.uint64((xi - s) * D2)
+        aco = np.uint64(xi * D2 + 1)
+        bpo = np.uint64(2 * plane + (xi + s) * D2)
+        bco = np.uint64(2 * plane + xi * D2 + 1)
+        co = np.uint64(x * D)
+        mh = bigv
+        mv = bigv
+        ma = bigv
+        mb = bigv
+        hlast = bigv
+        hnext = vload(hf, hpo + np.uint64(1))
+        for k in range(nchunk):
+            ko = np.uint64(k * LANES)
+            full = k < nfull
+            if full:
+                c = vload(Cf, co + ko)
+            else:
+                c = vload_n(Cf, co + ko, tail, np.int16(BIG))
+            acc = zero
+            if horiz:
+                # the previous pixel's chunks were stored just before: load each where it was
+                # stored (store forwarding works) and shift lanes for d - 1 and d + 1 instead
+                # of loading at an offset, which stalled
+                h0 = hnext
+                hnext = vload(hf, hpo + ko + np.uint64(LANES + 1)) if k + 1 < nchunk else bigv
+                vh = _vstep(vshift_up(hlast, h0), h0, vshift_down(h0, hnext), c, p1v, limh,
+                            hminv)
+                hlast = h0
+                vstore(hf, hco + ko, vh)
+                mh = vmin(mh, vh)
+                acc = vh
+            if vert:
+                vv = _vpath(Lpf, vo + ko, c, p1v, limv, mvpv)
+                vstore(Lcf, vo + ko + np.uint64(1), vv)
+                mv = vmin(mv, vv)
+                acc = vadd(acc, vv)
+            if diag:
+                va = _vpath(Lpf, apo + ko, c, p1v, lima, mapv)
+                vstore(Lcf, aco + ko, va)
+                ma = vmin(ma, va)
+                vb = _vpath(Lpf, bpo + ko, c, p1v, limb, mbpv)
+                vstore(Lcf, bco + ko, vb)
+                mb = vmin(mb, vb)
+                acc = vadd(acc, vadd(va, vb))
+            if sums == 2:
+                continue
+            if full:
+                if sums == 1:
+                    acc = vadd(acc, vload(Sf, co + ko))
+                vstore(Sf, co + ko, acc)
+            else:
+                if sums == 1:
+                    acc = vadd(acc, vload_n(Sf, co + ko, tail, np.int16(0)))
+                vstore_n(Sf, co + ko, acc, tail)
+        hmin = vhmin(mh)
+        Mc[1, xi] = vhmin(mv)
+        if diag:
+            Mc[0, xi] = vhmin(ma)
+            Mc[2, xi] = vhmin(mb)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -668,112 +688,44 @@ def _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, stor
               min_disp, uniq, subpix, dint, dsub, rkey):
     """One sweep over rows ``ya, ya+step, ..., yb-step`` (step is +1 forward or -1 backward).
 
-    Forward carries left->right, top-left, top, top-right; backward the mirrored four. With
-    ``diag`` False only the horizontal and vertical paths run. ``store`` writes the sums, otherwise
-    they are added; ``finalize`` runs the WTA on each completed row.
+    Forward carries left->right, top-left, top and top-right, backward the mirrored four (with
+    ``diag`` False only the horizontal and the vertical path), each row walked in the sweep's
+    column direction (:func:`_sweep_row`). Their sum is stored into ``S`` (``store``) or added
+    to it; ``finalize`` runs the WTA on each completed row.
     """
-    H, W, D = C.shape
-    s = step  # column direction equals row direction
-    p1 = np.int16(P1)
-    acc = np.empty(D, np.int16)
-    hf = hbuf.reshape(-1)
-    D2 = D + 2
-    o2 = 2 * (W + 2)
+    H = C.shape[0]
     for y in range(ya, yb, step):
-        par = (y * step) & 1
-        Lp = Lbuf[par]  # (3, W + 2, D + 2)
-        Lc = Lbuf[1 - par]
-        Cf = C[y].reshape(-1)
-        Sr = S[y]
-        Sf = Sr.reshape(-1)
-        Lpf = Lp.reshape(-1)
-        Lcf = Lc.reshape(-1)
-        hmin = np.int16(0)
-        for d in range(D):
-            hbuf[0, d + 1] = 0
-        g = guide[y]
         yp = y - step
         gp = guide[yp] if (yp >= 0 and yp < H) else guide[y]
-        if s > 0:
-            # forward: one pass, left to right, all four directions together
-            i = 0
-            for x in range(0, W):
-                gx = np.int64(g[x])
-                xq = min(max(x - s, 0), W - 1)
-                limh = np.int16(hmin + p2lut[abs(gx - np.int64(g[xq]))])
-                xi = x + 1
-                mvp = Mbuf[par, 1, xi]
-                limv = np.int16(mvp + p2lut[abs(gx - np.int64(gp[x]))])
-                co = np.uint64(x * D)
-                hmin = _path_first(Cf, co, hf, np.uint64((i & 1) * D2), hf,
-                                   np.uint64(((i + 1) & 1) * D2), acc, D, p1, limh, hmin)
-                vo = np.uint64(((W + 2) + xi) * D2)
-                Mbuf[1 - par, 1, xi] = _path_add(Cf, co, Lpf, vo, Lcf, vo, acc, D, p1, limv, mvp)
-                if diag:
-                    xa_ = min(max(x - s, 0), W - 1)
-                    xb_ = min(max(x + s, 0), W - 1)
-                    map_ = Mbuf[par, 0, xi - s]
-                    mbp = Mbuf[par, 2, xi + s]
-                    lima = np.int16(map_ + p2lut[abs(gx - np.int64(gp[xa_]))])
-                    limb = np.int16(mbp + p2lut[abs(gx - np.int64(gp[xb_]))])
-                    oa = np.uint64((xi - s) * D2)
-                    ob = np.uint64((o2 + xi + s) * D2)
-                    Mbuf[1 - par, 0, xi] = _path_add(Cf, co, Lpf, oa, Lcf, np.uint64(xi * D2),
-                                                     acc, D, p1, lima, map_)
-                    Mbuf[1 - par, 2, xi] = _path_add(Cf, co, Lpf, ob, Lcf,
-                                                     np.uint64((o2 + xi) * D2), acc, D, p1, limb,
-                                                     mbp)
-                _store_sum(Sf, co, acc, D, store)
-                i += 1
-        else:
-            # backward: the row-to-row directions walk the columns left to right (see the
-            # module docstring); the horizontal path then runs right to left over the row
-            for x in range(W):
-                co = np.uint64(x * D)
-                gx = np.int64(g[x])
-                xi = x + 1
-                mvp = Mbuf[par, 1, xi]
-                limv = np.int16(mvp + p2lut[abs(gx - np.int64(gp[x]))])
-                vo = np.uint64(((W + 2) + xi) * D2)
-                Mbuf[1 - par, 1, xi] = _path_first(Cf, co, Lpf, vo, Lcf, vo, acc, D, p1, limv, mvp)
-                if diag:
-                    xa_ = min(max(x - s, 0), W - 1)
-                    xb_ = min(max(x + s, 0), W - 1)
-                    map_ = Mbuf[par, 0, xi - s]
-                    mbp = Mbuf[par, 2, xi + s]
-                    lima = np.int16(map_ + p2lut[abs(gx - np.int64(gp[xa_]))])
-                    limb = np.int16(mbp + p2lut[abs(gx - np.int64(gp[xb_]))])
-                    oa = np.uint64((xi - s) * D2)
-                    ob = np.uint64((o2 + xi + s) * D2)
-                    Mbuf[1 - par, 0, xi] = _path_add(Cf, co, Lpf, oa, Lcf, np.uint64(xi * D2),
-                                                     acc, D, p1, lima, map_)
-                    Mbuf[1 - par, 2, xi] = _path_add(Cf, co, Lpf, ob, Lcf,
-                                                     np.uint64((o2 + xi) * D2), acc, D, p1, limb,
-                                                     mbp)
-                _store_sum(Sf, co, acc, D, store)
-            _hpath(Cf, Sf, g, p2lut, p1, hbuf, W, D, s)
+        _sweep_row(C[y].reshape(-1), S[y].reshape(-1), guide[y], gp, p2lut, P1, step, Lbuf,
+                   Mbuf, (y * step) & 1, hbuf, True, True, diag, 0 if store else 1)
         if finalize:
-            _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
+            _wta_row(S[y], min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
 
 
-def new_sweep_buffers(W, D):
-    """Path buffers for one sweep: int16 ``(2, 3, W + 2, D + 2)``, mins, horizontal buffers."""
-    L = np.zeros((2, 3, W + 2, D + 2), np.int16)
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _new_sweep_buffers(W, D):
+    """Path buffers for one sweep: int16 ``(2, 3, W + 2, D2)`` path rows, ``(2, 3, W + 2)``
+    their minimums and ``(2, D2)`` for the horizontal path, ``D2 = 16 * ceil(D / 16) + 2``
+    (see :func:`_sweep_row`)."""
+    D2 = (D + LANES - 1) // LANES * LANES + 2
+    L = np.zeros((2, 3, W + 2, D2), np.int16)
     L[:, :, :, 0] = BIG
-    L[:, :, :, D + 1] = BIG
+    L[:, :, :, D + 1:] = BIG
     M = np.zeros((2, 3, W + 2), np.int16)
-    h = np.zeros((2, D + 2), np.int16)
+    h = np.zeros((2, D2), np.int16)
     h[:, 0] = BIG
-    h[:, D + 1] = BIG
+    h[:, D + 1:] = BIG
     return L, M, h
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def aggregate(C, S, guide, p2lut, P1, diag, min_disp, uniq, subpix,
-              LF, MF, hF, LB, MB, hB, dint, dsub, rkey):
+def aggregate(C, S, guide, p2lut, P1, diag, min_disp, uniq, subpix, dint, dsub, rkey):
     """Both sweeps in two phases (see the module docstring); returns nothing, fills the outputs."""
-    H = C.shape[0]
+    H, W, D = C.shape
     mid = H // 2
+    LF, MF, hF = _new_sweep_buffers(W, D)
+    LB, MB, hB = _new_sweep_buffers(W, D)
     for phase in range(2):
         for k in prange(2):
             # sweep k: 0 forward (rows 0 -> H-1), 1 backward; phase 0 stores, phase 1 adds
@@ -791,6 +743,38 @@ def aggregate(C, S, guide, p2lut, P1, diag, min_disp, uniq, subpix,
             h = hF if fwd else hB
             _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, L, M, h, diag, first, not first,
                       min_disp, uniq, subpix, dint, dsub, rkey)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+def aggregate_single_pass(C, guide, p2lut, P1, diag, min_disp, uniq, subpix, nbands, warmup,
+                          dint, dsub, rkey):
+    """3 or 5 paths (``diag``) in one pass down the image, with no sum volume.
+
+    Each row takes the right->left horizontal path first (its sums stored into a row buffer),
+    then the left->right, top and, with ``diag``, the top-left and top-right paths (added), and
+    the WTA on the finished row (as OpenCV's single-pass modes). The rows are cut into `nbands`
+    bands, one per parallel task, and each band starts its row-to-row paths `warmup` rows
+    above its first row (no sums, no WTA there), so they have settled where the band begins.
+    `nbands` is chosen from the image alone, so the result does not depend on the thread count.
+    """
+    H, W, D = C.shape
+    for b in prange(nbands):
+        y0 = b * H // nbands
+        y1 = (b + 1) * H // nbands
+        L, M, h = _new_sweep_buffers(W, D)
+        Srow = np.empty(W * D, np.uint16)
+        ys = max(0, y0 - warmup)
+        for y in range(ys, y1):
+            g = guide[y]
+            gp = guide[y - 1] if y > ys else g
+            Cf = C[y].reshape(-1)
+            par = (y - ys) & 1
+            if y < y0:
+                _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, L, M, par, h, False, True, diag, 2)
+                continue
+            _sweep_row(Cf, Srow, g, gp, p2lut, P1, -1, L, M, par, h, True, False, False, 0)
+            _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, L, M, par, h, True, True, diag, 1)
+            _wta_row(Srow.reshape(W, D), min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
 
 
 # --------------------------------------------------------------------------------------------

@@ -11,7 +11,9 @@ from ..errors import ParameterError
 
 COSTS = ("census", "census_grad", "bt")
 SUBPIXEL = ("parabola", "equiangular", "none")
-PATHS = (4, 8)
+PATHS = (3, 4, 5, 8)
+# path sets aggregated in one pass down the image with no sum volume (see K.aggregate_single_pass)
+SINGLE_PASS_PATHS = (3, 5)
 
 # Presets: fields that differ from the dataclass defaults (which are the `balanced` values).
 # Tuned on the benchmark scenes (bench_stereo.py) for the mean over scenes, not per scene.
@@ -41,8 +43,11 @@ class SGMParams:
         difference; or Birchfield-Tomasi on intensities (0..255 scale).
     census_window : (int, int)
         Census window (width, height), odd, at most 63 bits in all (9x7 is the largest usual one).
-    paths : {4, 8}
-        Aggregation paths (4: horizontal + vertical; 8: plus diagonals).
+    paths : {3, 4, 5, 8}
+        Aggregation paths. 4: horizontal and vertical; 8: plus the diagonals (two sweeps over a
+        sum volume). 3: both horizontal and the top-down path; 5: plus the two top diagonals
+        (one pass down the image with no sum volume, like OpenCV's single-pass modes: faster
+        and 2 bytes per pixel x disparity lighter, at some cost in accuracy).
     P1, P2 : int
         Penalties for a disparity change of one pixel and of more, in cost units.
     p2_adapt : float

@@ -10,11 +10,13 @@ import numpy as np
 from .._checks import check_image, check_same_size, to_gray
 from ..errors import ParameterError, ShapeError
 from . import _kernels as K
-from .params import SGMParams
+from .params import SINGLE_PASS_PATHS, SGMParams
 
 log = logging.getLogger(__name__)
 
 _SUBPIX_CODE = {"none": 0, "parabola": 1, "equiangular": 2}
+# rows above a band where its row-to-row paths start (K.aggregate_single_pass)
+SINGLE_PASS_WARMUP = 16
 
 
 def normalize_pair(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -258,24 +260,33 @@ class SGM:
 
 
 def aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | None = None):
-    """Run both aggregation sweeps and the WTA.
+    """Path aggregation and the WTA.
 
     Returns ``(dint, dsub, rkey, S)``: winning disparity index (-1 = not unique), sub-pixel
     disparity (NaN = not unique), right-view packed keys ``(cost << 16) | d`` and the uint16
-    aggregated cost volume.
+    aggregated cost volume (None for the single-pass path sets, 3 and 5, which keep no volume).
     """
     H, W, D = C.shape
-    if S is None:
-        S = np.empty((H, W, D), np.uint16)
-    LF, MF, hF = K.new_sweep_buffers(W, D)
-    LB, MB, hB = K.new_sweep_buffers(W, D)
     dint = np.empty((H, W), np.int16)
     dsub = np.empty((H, W), np.float32)
     rkey = np.empty((H, W), np.uint32)
-    K.aggregate(C, S, guide, p2_table(p), p.P1, p.paths == 8, p.min_disparity,
-                p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], LF, MF, hF, LB, MB, hB,
-                dint, dsub, rkey)
+    if p.paths in SINGLE_PASS_PATHS:
+        S = None
+        K.aggregate_single_pass(C, guide, p2_table(p), p.P1, p.paths == 5, p.min_disparity,
+                                p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], single_pass_bands(H),
+                                SINGLE_PASS_WARMUP, dint, dsub, rkey)
+    else:
+        if S is None:
+            S = np.empty((H, W, D), np.uint16)
+        K.aggregate(C, S, guide, p2_table(p), p.P1, p.paths == 8, p.min_disparity,
+                    p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], dint, dsub, rkey)
     return dint, dsub, np.ascontiguousarray(rkey[:, ::-1]), S
+
+
+def single_pass_bands(height: int) -> int:
+    """Bands of rows that the single-pass aggregation runs in parallel: an even number of about
+    128 rows each, from the image height alone (so the result does not depend on threads)."""
+    return max(1, 2 * round(height / 256))
 
 
 def postprocess(disp: np.ndarray, p: SGMParams, speckle: bool = True) -> np.ndarray:

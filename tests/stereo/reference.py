@@ -81,6 +81,9 @@ def cost_bt(il, ir, D, min_disp, cap):
 
 def _directions(paths: int):
     """(dy, dx) of the previous pixel on each path: p - r."""
+    if paths in (3, 5):  # single pass down the image: no path comes from below
+        dirs = [(0, -1), (0, 1), (-1, 0)]
+        return dirs + [(-1, -1), (-1, 1)] if paths == 5 else dirs
     dirs = [(0, -1), (0, 1), (-1, 0), (1, 0)]
     if paths == 8:
         dirs += [(-1, -1), (-1, 1), (1, 1), (1, -1)]

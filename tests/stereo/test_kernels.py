@@ -66,6 +66,41 @@ def test_aggregation_and_wta_match_reference(rng, paths, p2_adapt, shape):
     np.testing.assert_array_equal(rkey, rkeys)
 
 
+@pytest.mark.parametrize("paths", [3, 5])
+@pytest.mark.parametrize("shape", [(9, 13, 7), (12, 37, 16), (7, 10, 1), (10, 21, 35)])
+def test_single_pass_aggregation_matches_reference(rng, paths, shape):
+    H, W, D = shape
+    C = rng.integers(0, 64, (H, W, D)).astype(np.uint8)
+    guide = rng.integers(0, 256, (H, W)).astype(np.uint8)
+    p = SGMParams(num_disparities=D, paths=paths, p2_adapt=10.0, P1=7, P2=90,
+                  uniqueness_ratio=10)
+    lut = S.p2_table(p)
+    rint, rsub, rkeys = ref.wta(ref.aggregate(C, guide, lut, p.P1, paths), 0,
+                                p.uniqueness_ratio, p.subpixel)
+
+    def run(nbands, warmup):
+        dint = np.empty((H, W), np.int16)
+        dsub = np.empty((H, W), np.float32)
+        rkey = np.empty((H, W), np.uint32)
+        K.aggregate_single_pass(C, guide, lut, p.P1, paths == 5, 0, p.uniqueness_ratio,
+                                S._SUBPIX_CODE[p.subpixel], nbands, warmup, dint, dsub, rkey)
+        return dint, dsub, np.ascontiguousarray(rkey[:, ::-1])
+
+    # one band, or bands whose warm-up reaches the top: exactly the reference
+    for nbands, warmup in ((1, 0), (3, H)):
+        dint, dsub, rkey = run(nbands, warmup)
+        np.testing.assert_array_equal(dint, rint)
+        np.testing.assert_allclose(dsub, rsub, rtol=0, atol=1e-5, equal_nan=True)
+        np.testing.assert_array_equal(rkey, rkeys)
+    # a short warm-up changes at most the rows just below a band's top
+    dint, _, _ = run(2, 1)
+    np.testing.assert_array_equal(dint[: H // 2], rint[: H // 2])
+    # the matcher's own choice of bands does not depend on the thread count
+    got = S.aggregate(C, guide, p)
+    assert got[3] is None
+    np.testing.assert_array_equal(got[0], run(S.single_pass_bands(H), S.SINGLE_PASS_WARMUP)[0])
+
+
 @pytest.mark.parametrize("min_disp", [0, 4, -3])
 @pytest.mark.parametrize("subpix", ["parabola", "equiangular", "none"])
 def test_wta_with_disparity_offset_matches_reference(rng, min_disp, subpix):

@@ -1,0 +1,234 @@
+"""Explicit 16-lane int16 vectors for the SGM path kernels (private).
+
+Numba auto-vectorises a loop over disparities, but every such loop pays its own set-up at each
+pixel and direction (trip-count checks, runtime alias checks between the path rows, a scalar
+remainder), which dominated the aggregation at the usual 32-128 disparities. Here the disparity
+axis is walked in chunks of :data:`LANES` lanes held in one LLVM ``<16 x i16>`` value (a numba
+type of its own), so one pixel's four path directions run as straight-line vector code with no
+per-loop overhead. 16 lanes of int16 are one 256-bit register (AVX2 / AVX-512VL); LLVM splits
+them on older targets, so the code stays portable.
+
+The last, partial chunk of a disparity range that is not a multiple of 16 uses masked loads and
+stores (:func:`vload_n`, :func:`vstore_n`), so arrays need no padding.
+"""
+
+from __future__ import annotations
+
+from llvmlite import ir
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic, models, register_model
+
+LANES = 16
+
+_I16 = ir.IntType(16)
+_I32 = ir.IntType(32)
+_VT = ir.VectorType(_I16, LANES)
+_V8 = ir.VectorType(ir.IntType(8), LANES)
+_VM = ir.VectorType(ir.IntType(1), LANES)
+
+
+class Int16x16(types.Type):
+    """Numba type of a ``<16 x i16>`` LLVM vector."""
+
+    def __init__(self):
+        super().__init__(name="Int16x16")
+
+
+int16x16 = Int16x16()
+
+
+@register_model(Int16x16)
+class _Int16x16Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VT)
+
+
+def _elem_ptr(context, builder, aryty, ary, off, vty):
+    """Pointer to ``ary.data[off]`` as a pointer to `vty` (no bounds check: callers own it)."""
+    a = context.make_array(aryty)(context, builder, ary)
+    return builder.bitcast(builder.gep(a.data, [off]), vty.as_pointer())
+
+
+def _check_array(arr):
+    if not isinstance(arr, types.Array) or arr.dtype not in (types.uint8, types.int16,
+                                                             types.uint16):
+        raise TypeError(f"vector access needs a uint8, int16 or uint16 array; got {arr}")
+
+
+def _lane_mask(builder, n):
+    """``<16 x i1>``: lane i is on when ``i < n``."""
+    n32 = builder.trunc(n, _I32) if n.type.width > 32 else builder.zext(n, _I32) \
+        if n.type.width < 32 else n
+    iota = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES)))
+    nv = _splat(builder, n32, ir.VectorType(_I32, LANES))
+    return builder.icmp_unsigned("<", iota, nv)
+
+
+def _splat(builder, scalar, vty):
+    v = builder.insert_element(ir.Constant(vty, ir.Undefined), scalar, ir.Constant(_I32, 0))
+    zeros = ir.Constant(ir.VectorType(_I32, vty.count), [0] * vty.count)
+    return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), zeros)
+
+
+def _masked_load(builder, ptr, mask, passthru):
+    vty = passthru.type
+    name = f"llvm.masked.load.v{LANES}i{vty.element.width}.p0"
+    fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, _VM, vty])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+    return builder.call(fn, [ptr, ir.Constant(_I32, 1), mask, passthru])
+
+
+def _masked_store(builder, val, ptr, mask):
+    vty = val.type
+    name = f"llvm.masked.store.v{LANES}i{vty.element.width}.p0"
+    fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, _VM])
+    fn = cgutils.get_or_insert_function(builder.module, fnty, name)
+    builder.call(fn, [val, ptr, ir.Constant(_I32, 1), mask])
+
+
+@intrinsic
+def vload(typingctx, arr, off):
+    """Lanes ``arr[off : off + 16]`` (uint8 zero-extended) as int16."""
+    _check_array(arr)
+
+    def codegen(context, builder, sig, args):
+        if sig.args[0].dtype == types.uint8:
+            p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _V8)
+            return builder.zext(builder.load(p, align=1), _VT)
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
+        return builder.load(p, align=1)
+
+    return int16x16(arr, off), codegen
+
+
+@intrinsic
+def vload_n(typingctx, arr, off, n, fill):
+    """As :func:`vload` for the first `n` lanes only; the others get `fill` (nothing is read
+    past ``arr[off + n - 1]``)."""
+    _check_array(arr)
+
+    def codegen(context, builder, sig, args):
+        mask = _lane_mask(builder, args[2])
+        fillv = _splat(builder, _to16(builder, args[3]), _VT)
+        if sig.args[0].dtype == types.uint8:
+            p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _V8)
+            v = builder.zext(_masked_load(builder, p, mask, ir.Constant(_V8, [0] * LANES)), _VT)
+            return builder.select(mask, v, fillv)
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
+        return _masked_load(builder, p, mask, fillv)
+
+    return int16x16(arr, off, n, fill), codegen
+
+
+@intrinsic
+def vstore(typingctx, arr, off, v):
+    """``arr[off : off + 16] = v`` (int16 or uint16 arrays; the bits are stored as they are)."""
+    _check_array(arr)
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
+        builder.store(args[2], p, align=1)
+        return context.get_dummy_value()
+
+    return types.none(arr, off, v), codegen
+
+
+@intrinsic
+def vstore_n(typingctx, arr, off, v, n):
+    """As :func:`vstore` for the first `n` lanes only."""
+    _check_array(arr)
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
+        _masked_store(builder, args[2], p, _lane_mask(builder, args[3]))
+        return context.get_dummy_value()
+
+    return types.none(arr, off, v, n), codegen
+
+
+def _to16(builder, x):
+    w = x.type.width
+    if w > 16:
+        return builder.trunc(x, _I16)
+    if w < 16:
+        return builder.sext(x, _I16)
+    return x
+
+
+@intrinsic
+def vsplat(typingctx, x):
+    """All 16 lanes set to the integer `x` (truncated to int16)."""
+    if not isinstance(x, types.Integer):
+        raise TypeError(f"vsplat needs an integer; got {x}")
+
+    def codegen(context, builder, sig, args):
+        return _splat(builder, _to16(builder, args[0]), _VT)
+
+    return int16x16(x), codegen
+
+
+@intrinsic
+def vadd(typingctx, a, b):
+    """Lane-wise wrapping int16 addition."""
+
+    def codegen(context, builder, sig, args):
+        return builder.add(args[0], args[1])
+
+    return int16x16(int16x16, int16x16), codegen
+
+
+@intrinsic
+def vsub(typingctx, a, b):
+    """Lane-wise wrapping int16 subtraction."""
+
+    def codegen(context, builder, sig, args):
+        return builder.sub(args[0], args[1])
+
+    return int16x16(int16x16, int16x16), codegen
+
+
+@intrinsic
+def vmin(typingctx, a, b):
+    """Lane-wise signed minimum."""
+
+    def codegen(context, builder, sig, args):
+        x, y = args
+        return builder.select(builder.icmp_signed("<", x, y), x, y)
+
+    return int16x16(int16x16, int16x16), codegen
+
+
+@intrinsic
+def vhmin(typingctx, a):
+    """Signed minimum over the 16 lanes."""
+
+    def codegen(context, builder, sig, args):
+        fnty = ir.FunctionType(_I16, [_VT])
+        fn = cgutils.get_or_insert_function(builder.module, fnty,
+                                            f"llvm.vector.reduce.smin.v{LANES}i16")
+        return builder.call(fn, [args[0]])
+
+    return types.int16(int16x16), codegen
+
+
+@intrinsic
+def vshift_up(typingctx, prev, cur):
+    """``[prev[15], cur[0], ..., cur[14]]``: each lane gets its lower neighbour (``d - 1``)."""
+
+    def codegen(context, builder, sig, args):
+        idx = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES - 1, 2 * LANES - 1)))
+        return builder.shuffle_vector(args[0], args[1], idx)
+
+    return int16x16(int16x16, int16x16), codegen
+
+
+@intrinsic
+def vshift_down(typingctx, cur, nxt):
+    """``[cur[1], ..., cur[15], nxt[0]]``: each lane gets its upper neighbour (``d + 1``)."""
+
+    def codegen(context, builder, sig, args):
+        idx = ir.Constant(ir.VectorType(_I32, LANES), list(range(1, LANES + 1)))
+        return builder.shuffle_vector(args[0], args[1], idx)
+
+    return int16x16(int16x16, int16x16), codegen
