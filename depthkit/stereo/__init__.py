@@ -22,3 +22,4 @@ def warmup() -> None:
     for preset in ("fast", "balanced", "quality"):
         SGM(8, preset=preset).compute(a, b)
     SGM(8, cost="bt", median=True, fill=True, occlusion_fill=True).compute(a, b)
+    SGM(8, paths=5).compute(a, b)

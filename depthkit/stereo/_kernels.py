@@ -12,18 +12,23 @@ Stages and data layout
 3. ``aggregate`` - SGM path aggregation in two sweeps that each carry several directions at
    once: the *forward* sweep walks rows top to bottom and, inside a row, columns left to right,
    carrying the left->right, top-left, top and top-right paths; the *backward* sweep is its
-   mirror image. The horizontal path only needs the previous pixel; the other three only the
-   previous row, kept in per-row int16 buffers ``(2, 3, W + 2, D + 2)`` that stay in cache
-   (padding columns hold zeros = "a path starts here", padding disparities hold a large sentinel
-   so ``d - 1``/``d + 1`` need no branches). Path costs are int16 and the sum volume ``S`` is
-   uint16, so the peak memory is 1 (cost) + 2 (sum) = 3 bytes per pixel x disparity (plus the
-   row buffers, 12 x W x D bytes, and a few per-pixel maps).
+   mirror image (``_sweep_row`` is the one row routine of both). The horizontal path only
+   needs the previous pixel; the other three only the previous row, kept in per-row int16
+   buffers ``(2, 3, W + 2, D2)`` that stay in cache (padding columns hold zeros = "a path
+   starts here", padding disparities hold a large sentinel so ``d - 1``/``d + 1`` need no
+   branches). Path costs are int16 and the sum volume ``S`` is uint16, so the peak memory is
+   1 (cost) + 2 (sum) = 3 bytes per pixel x disparity (plus the row buffers, 12 x W x D bytes,
+   and a few per-pixel maps).
    The two sweeps run at the same time on two threads without touching the same rows: phase 1
    has the forward sweep on the top half and the backward sweep on the bottom half (each
    *stores* its sums); phase 2 swaps halves (each *adds*), and whichever sweep completes a row
    also runs the winner-takes-all on it while it is still in cache (left disparity with
    uniqueness and sub-pixel offset, and the right view's disparity by the diagonal search, so no
    second aggregation).
+   ``aggregate_single_pass`` (3 or 5 paths) goes down the image once: per row the right->left
+   path into a row of sums, then the left->right, top (and top diagonal) paths added, then the
+   WTA, with no sum volume (1 byte per pixel x disparity). Its rows are cut into bands that
+   start their row-to-row paths a few rows early, chosen from the image height alone.
 4. ``lr_check`` / ``refine_subpixel`` / ``fill_occlusions`` / ``median3`` / ``fill_background`` -
    post-processing, rows in parallel. The matcher runs ``lr_subpix_fixed``: the LR check, the
    box sub-pixel fit and the speckle filter's int16 copy in one pass (exactly the three
@@ -36,48 +41,46 @@ census 12 ms on 2 threads, 8 on one). So stages are fused to keep the regions fe
 now opens four (cost, two sweep phases, LR/sub-pixel), down from eight.
 
 Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512 Xeon, numba
-0.68 / LLVM 20; LLVM prefers 256-bit vectors here):
+0.68 / LLVM 20):
 
-- Numba widens int16 arithmetic to int64, which left the path loop on 4-lane ``vpminsq``. The
-  ``_add16``/``_sub16`` intrinsics keep it in int16: ``_path_add`` compiles to 16-lane
-  ``vpminsw``/``vpaddw``/``vpsubw`` with no branches, and the running minimum is a ``vpminsw`` /
-  ``vphminposuw`` reduction.
-- Four directions fused into one disparity loop did *not* vectorise (too many arrays for LLVM's
-  runtime alias checks), so each direction has its own loop over the same cost row.
-- Slicing an array per pixel costs reference counting, and a signed index that might be
-  negative gets wrap-around code, which turns contiguous loads into gathers
-  (``vpextrq``/``vpinsrw``). The hot loops therefore take flat row arrays with uint64 offsets
-  (every term uint64: numba turns ``uint64 + int64`` into float64, which also gives gathers) and
-  are inlined (``inline="always"``): about 1.5-2x faster than per-pixel slices.
-- Walking the columns right to left ran 2-4x slower than left to right on this machine, so the
-  backward sweep runs its row-to-row directions left to right and only the right->left
-  horizontal path backwards (``_hpath``), over a row that is then in cache. Most of that
-  slowness was LLVM's code, not the walk: ``_hpath`` adds each path straight into the sums
-  (``_path_sadd``, no ``acc`` round trip) and keeps the direction a run-time value (with
-  ``x = W - 1 - i`` spelled out LLVM made it ~3x slower); the backward sweep went from ~2.4x
-  to ~1.2x the forward sweep's time.
+- The path updates are written in explicit ``<16 x i16>`` vectors (:mod:`._simd`): each pixel
+  updates all its directions 16 disparities at a time as straight-line ``vpminsw`` /
+  ``vpaddw`` / ``vpsubw`` code (about 15 instructions per direction and chunk), the lanes past
+  ``D`` of the last chunk use masked loads and stores, and the minimum of each direction is
+  one ``vphminposuw`` reduction. The auto-vectorised loops this replaced paid their set-up
+  (trip counts, runtime alias checks between the path rows, scalar remainders) for every
+  direction at every pixel; the explicit form took the two sweeps from 1.28x to 0.91x of
+  OpenCV 3WAY's whole run time on teddy (one thread, same process).
+- The horizontal path reads the previous pixel's path, stored an instant before. Loading it at
+  the offsets ``d - 1`` and ``d + 1`` straddled two stores, which cannot be forwarded (a stall
+  each); it is loaded where it was stored and the neighbours come from lane shifts
+  (``vpermt2w``).
+- What is left in the sweeps is per-pixel work (about 90 cycles: the limits of each direction,
+  offsets, four reductions, stack traffic for lack of registers): at D = 64 about 40 % of the
+  sweep time. Precomputing the edge-adapted P2 per row did not change it (A/B in one process).
 - WTA keys ``(cost << 16) | d`` are built by ``_key32u`` in 32 bits (``vpminud``, 8 lanes
   instead of 4 for numba's widened ints); the right view's keys are stored x-reversed so that
   their scatter runs forwards. Neighbouring columns update right keys shifted by one element,
   so each vector load overlapped the previous pixel's stores at an offset (failed store
   forwarding); ``_wta_row`` visits the columns 16 apart in 16 passes, where the vectors line
-  up: the WTA got ~1.5x faster.
-- Tried and dropped (slower here): fusing the last direction's update with the sum store in
-  the sweeps (~1.7x slower), flat uint64 offsets in ``cost_census`` and ``refine_subpixel``.
+  up: the WTA got ~1.5x faster. An explicit-vector WTA with separate uint16 cost and
+  disparity rows was *slower* (1.27x): LLVM turned its select-and-store into masked stores,
+  which never forward to the next load.
+- Slicing an array per pixel costs reference counting, and a signed index that might be
+  negative gets wrap-around code, which turns contiguous loads into gathers
+  (``vpextrq``/``vpinsrw``); the hot loops take flat arrays with uint64 offsets (every term
+  uint64: numba turns ``uint64 + int64`` into float64, which also gives gathers).
 - ``_ham_full`` compiles to ``vpopcntq``; ``_shift_in`` (census) to ``vcmpltps`` + shifts.
   ``_census_row`` calls the inlined ``_shift_in_u`` with unsigned offsets instead of three
   slices per neighbour (62 calls per row for 9x7): still 4-lane ``vpsllq``/``vpor``, without
   the slices' reference counting (census ~25 % faster). Census strings of at most 32 bits
-  (5x5, the fast preset) take ``_ham_full32`` (``vpopcntd``, 8 lanes): a few % of the cost.
+  (5x5, the fast and balanced presets) take ``_ham_full32`` (``vpopcntd``, 8 lanes).
 
-Where the time goes (KITTI 1242x375, D=80, balanced, 2 threads, shared and loaded machine, so
-+-30 %): census 2 x 6 ms, cost volume 9 ms, both sweeps + WTA 71 ms (one thread: forward 40 ms,
-backward 46 ms, WTA ~20 ms), LR check 3 ms, sub-pixel box fit 10 ms, speckle filter 8-15 ms;
-OpenCV's 3WAY takes 55-80 ms for everything. After fusing the stages (one thread, best of 9,
-machine loaded): census + cost 28-39 ms, sweeps + WTA ~100 ms, LR + box fit + int16 copy
-18 ms, ``cv2.filterSpeckles`` + back conversion 6 ms. What is left is per-pixel overhead (loop
-set-up, alias checks and horizontal reductions for each direction at every pixel), which
-dominates at D <= 64, and for large ``W x D`` (Aloe, 1282 x 224) the path buffers outgrowing L2.
+Where the time goes (teddy 450 x 375, D = 64, fast preset, 2 threads, best of 15): census +
+cost volume 4.1 ms, single-pass aggregation + WTA 7.4 ms (one thread, random costs: right->left
+pass 2.6 ms, left->right + top 3.5 ms, WTA 4.7 ms), LR check + int16 copy 1.0 ms,
+``cv2.filterSpeckles`` 1.8 ms (OpenCV's, single-threaded); OpenCV's 3WAY takes 16 ms for
+everything.
 """
 
 from __future__ import annotations
@@ -200,6 +203,19 @@ def census(img, wh, ww):
                 for x in range(x1, W):
                     xx = min(max(x + dx, 0), W - 1)
                     row[x] = (row[x] << one) | np.uint64(nb[xx] < c[x])
+    return out
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def guide_u8(img):
+    """``uint8(clip(img + 0.5, 0, 255))``: the grey image that steers the edge-adapted P2 (one
+    serial pass; numpy took three, 2 ms on a KITTI frame)."""
+    H, W = img.shape
+    out = np.empty((H, W), np.uint8)
+    for y in range(H):
+        for x in range(W):
+            v = min(max(img[y, x] + np.float32(0.5), np.float32(0.0)), np.float32(255.0))
+            out[y, x] = np.uint8(np.int32(v))  # via int32: a direct float->uint8 is slower
     return out
 
 
@@ -844,6 +860,39 @@ def _box_fit(C, y0, y1, x0, x1, d, mode):
     return off
 
 
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _box_fit3(Cf, o, sx, sy, mode):
+    """:func:`_box_fit` for a 3 x 3 box that lies inside the image, unrolled on the flat cost
+    volume: ``o`` is the offset of ``C[y - 1, x - 1, d - 1]``, `sx` and `sy` the column and row
+    strides (about 3x faster than the general loops, which dominated the LR pass)."""
+    a = 0
+    m = 0
+    c = 0
+    one = np.uint64(1)
+    two = np.uint64(2)
+    for i in range(3):
+        r = o + np.uint64(i) * sy
+        for j in range(3):
+            q = r + np.uint64(j) * sx
+            a += np.int64(Cf[q])
+            m += np.int64(Cf[q + one])
+            c += np.int64(Cf[q + two])
+    off = 0.0
+    if mode == 1:
+        den = a + c - 2 * m
+        if den > 0:
+            off = (a - c) / (2.0 * den)
+    else:
+        den = a - m if c < a else c - m
+        if den > 0:
+            off = 0.5 * (a - c) / den
+    if off > 0.5:
+        off = 0.5
+    elif off < -0.5:
+        off = -0.5
+    return off
+
+
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
 def refine_subpixel(C, dint, disp, min_disp, rad, mode):
     """Sub-pixel offsets from the raw matching cost summed over a ``(2 rad + 1)^2`` box.
@@ -881,6 +930,7 @@ def lr_subpix_fixed(C, dint, dsub, rkey, min_disp, max_diff, rad, mode, fixed, i
     want_fixed = fixed.shape[0] == H and fixed.shape[1] == W
     s16 = np.float32(16.0)
     lim = np.float32(32767.0)
+    Cf = C.reshape(-1)
     for y in prange(H):
         y0 = max(y - rad, 0)
         y1 = min(y + rad + 1, H)
@@ -903,7 +953,11 @@ def lr_subpix_fixed(C, dint, dsub, rkey, min_disp, max_diff, rad, mode, fixed, i
                 if not agree:
                     v = np.float32(np.nan)
             if rad > 0 and d > 0 and d < D - 1 and not np.isnan(v):
-                off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), d, mode)
+                if rad == 1 and 0 < y < H - 1 and 0 < x < W - 1:
+                    off = _box_fit3(Cf, np.uint64(((y - 1) * W + x - 1) * D + d - 1),
+                                    np.uint64(D), np.uint64(W * D), mode)
+                else:
+                    off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), d, mode)
                 v = np.float32(min_disp + d + off)
             out[y, x] = v
             if want_fixed:

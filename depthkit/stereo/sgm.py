@@ -15,6 +15,8 @@ from .params import SINGLE_PASS_PATHS, SGMParams
 log = logging.getLogger(__name__)
 
 _SUBPIX_CODE = {"none": 0, "parabola": 1, "equiangular": 2}
+# OpenCV StereoSGBM mode -> paths (SGBM 5 and 3WAY 3 are single-pass there as here)
+_OPENCV_MODE_PATHS = {0: 5, 1: 8, 2: 3, 3: 4}
 # rows above a band where its row-to-row paths start (K.aggregate_single_pass)
 SINGLE_PASS_WARMUP = 16
 
@@ -92,7 +94,7 @@ def _xgrad(img: np.ndarray) -> np.ndarray:
 
 
 class SGM:
-    """Semi-Global Matching on rectified pairs (census cost, 4/8 paths, LR check, filters).
+    """Semi-Global Matching on rectified pairs (census cost, 3/4/5/8 paths, LR check, filters).
 
     Parameters
     ----------
@@ -137,7 +139,8 @@ class SGM:
 
         ``minDisparity``, ``numDisparities``, ``disp12MaxDiff`` (<= 0 disables the check),
         ``uniquenessRatio``, ``speckleWindowSize``, ``speckleRange`` and ``mode``
-        (``StereoSGBM_MODE_HH4`` gives 4 paths, the other modes 8) map directly. ``blockSize``,
+        (``MODE_SGBM_3WAY`` gives 3 paths and ``MODE_SGBM`` 5, both in one pass like
+        OpenCV's; ``MODE_HH4`` 4 and ``MODE_HH`` 8) map directly. ``blockSize``,
         ``P1``, ``P2`` and ``preFilterCap`` belong to OpenCV's block Birchfield-Tomasi cost, whose
         scale differs from the census cost; they are accepted and ignored (the balanced census
         values are used).
@@ -160,24 +163,32 @@ class SGM:
         if "speckleRange" in kwargs:
             ov["speckle_range"] = float(kwargs["speckleRange"])
         if "mode" in kwargs:
-            ov["paths"] = 4 if int(kwargs["mode"]) == 3 else 8  # cv2.STEREO_SGBM_MODE_HH4 == 3
+            # cv2.STEREO_SGBM_MODE_SGBM 0, _HH 1, _SGBM_3WAY 2, _HH4 3
+            mode = int(kwargs["mode"])
+            if mode not in _OPENCV_MODE_PATHS:
+                raise ParameterError(f"`mode` must be one of OpenCV's StereoSGBM modes 0-3; "
+                                     f"got {kwargs['mode']!r}.")
+            ov["paths"] = _OPENCV_MODE_PATHS[mode]
         ignored = sorted({"blockSize", "P1", "P2", "preFilterCap"} & set(kwargs))
         if ignored:
             log.info("from_opencv: %s refer to OpenCV's BT block cost and are ignored", ignored)
         return cls(num_disparities=int(kwargs.get("numDisparities", 16)),
                    min_disparity=int(kwargs.get("minDisparity", 0)), **ov)
 
-    def _volumes(self, H: int, W: int, D: int) -> tuple[np.ndarray, np.ndarray]:
-        """The cost (uint8) and sum (uint16) volumes, kept between calls of this thread.
+    def _volumes(self, H: int, W: int, D: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The cost (uint8) and sum (uint16; None for the single-pass paths) volumes, kept
+        between calls of this thread.
 
-        Reusing them saves the page faults of 3 fresh bytes per pixel x disparity on every call
-        (measured at about a third of the run time on teddy); each thread has its own pair, so
-        one matcher may serve several threads.
+        Reusing them saves the page faults of fresh volumes on every call (measured at about a
+        third of the run time on teddy); each thread has its own, so one matcher may serve
+        several threads.
         """
         vols = getattr(self._tls, "volumes", None)
         if vols is None or vols[0].shape != (H, W, D):
             self._tls.volumes = None  # free the old pair before allocating the new one
-            vols = (np.empty((H, W, D), np.uint8), np.empty((H, W, D), np.uint16))
+            single = self.params.paths in SINGLE_PASS_PATHS
+            vols = (np.empty((H, W, D), np.uint8),
+                    None if single else np.empty((H, W, D), np.uint16))
             self._tls.volumes = vols
         return vols
 
@@ -237,7 +248,7 @@ class SGM:
         lf, rf = normalize_pair(left, right)
         C, S = self._volumes(H, W, p.num_disparities)
         C = cost_volume(lf, rf, p, out=C)
-        guide = np.clip(lf + 0.5, 0, 255).astype(np.uint8)
+        guide = K.guide_u8(lf)
         dint, dsub, rkey, S = aggregate(C, guide, p, S=S)
         del S
         # left-right check, box sub-pixel fit and the speckle filter's int16 copy in one pass

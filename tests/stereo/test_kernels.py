@@ -235,3 +235,9 @@ def test_fused_lr_subpix_fixed_equals_separate_kernels(rng, max_diff, rad, code)
     got2 = K.lr_subpix_fixed(C, dint, dsub, rkey, -2, max_diff, rad, code,
                              np.empty((0, 0), np.int16), inv)
     np.testing.assert_array_equal(got2, want)
+
+
+def test_guide_matches_numpy(rng):
+    img = (rng.random((9, 31)) * 300 - 20).astype(np.float32)
+    img[0, :3] = [254.5, -0.4, 0.49]
+    np.testing.assert_array_equal(K.guide_u8(img), np.clip(img + 0.5, 0, 255).astype(np.uint8))

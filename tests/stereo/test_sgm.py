@@ -211,7 +211,11 @@ def test_from_opencv_maps_names(caplog):
     assert (p.lr_max_diff, p.uniqueness_ratio) == (-1, 12)
     assert (p.speckle_window_size, p.speckle_range, p.paths) == (50, 3.0, 4)
     assert "ignored" in caplog.text
-    assert SGM.from_opencv(numDisparities=16, mode=cv2.STEREO_SGBM_MODE_HH).params.paths == 8
+    for mode, paths in ((cv2.STEREO_SGBM_MODE_HH, 8), (cv2.STEREO_SGBM_MODE_SGBM, 5),
+                        (cv2.STEREO_SGBM_MODE_SGBM_3WAY, 3)):
+        assert SGM.from_opencv(numDisparities=16, mode=mode).params.paths == paths
+    with pytest.raises(ParameterError, match="`mode` must be one of"):
+        SGM.from_opencv(numDisparities=16, mode=7)
     with pytest.raises(ParameterError, match="unknown StereoSGBM parameter"):
         SGM.from_opencv(numDisparities=16, blocksize=5)
 
@@ -261,8 +265,10 @@ def test_bad_inputs(rng):
         m.compute(a, np.dstack([a] * 3))
     with pytest.raises(ParameterError, match=r"smaller than the image width \(30\)"):
         SGM(30).compute(a, a)
+    with pytest.raises(ShapeError, match="smaller than the census window 5x5"):
+        m.compute(a[:4], a[:4])
     with pytest.raises(ShapeError, match="smaller than the census window 9x7"):
-        m.compute(a[:5], a[:5])
+        SGM(8, preset="quality").compute(a[:5], a[:5])
     f = a.astype(np.float32)
     f[3, 4] = np.nan
     with pytest.raises(DataError, match="NaN"):
