@@ -50,10 +50,9 @@ def _elem_ptr(context, builder, aryty, ary, off, vty):
     return builder.bitcast(builder.gep(a.data, [off]), vty.as_pointer())
 
 
-def _check_array(arr):
-    if not isinstance(arr, types.Array) or arr.dtype not in (types.uint8, types.int16,
-                                                             types.uint16):
-        raise TypeError(f"vector access needs a uint8, int16 or uint16 array; got {arr}")
+def _check_array(arr, dtypes=(types.uint8, types.int16, types.uint16)):
+    if not isinstance(arr, types.Array) or arr.dtype not in dtypes:
+        raise TypeError(f"vector access needs an array of {dtypes}; got {arr}")
 
 
 def _lane_mask(builder, n):
@@ -123,12 +122,17 @@ def vload_n(typingctx, arr, off, n, fill):
 
 @intrinsic
 def vstore(typingctx, arr, off, v):
-    """``arr[off : off + 16] = v`` (int16 or uint16 arrays; the bits are stored as they are)."""
+    """``arr[off : off + 16] = v`` (int16 or uint16 arrays: the bits as they are; uint8: the
+    low bytes)."""
     _check_array(arr)
 
     def codegen(context, builder, sig, args):
-        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
-        builder.store(args[2], p, align=1)
+        if sig.args[0].dtype == types.uint8:
+            p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _V8)
+            builder.store(builder.trunc(args[2], _V8), p, align=1)
+        else:
+            p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
+            builder.store(args[2], p, align=1)
         return context.get_dummy_value()
 
     return types.none(arr, off, v), codegen
@@ -140,8 +144,13 @@ def vstore_n(typingctx, arr, off, v, n):
     _check_array(arr)
 
     def codegen(context, builder, sig, args):
-        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
-        _masked_store(builder, args[2], p, _lane_mask(builder, args[3]))
+        mask = _lane_mask(builder, args[3])
+        if sig.args[0].dtype == types.uint8:
+            p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _V8)
+            _masked_store(builder, builder.trunc(args[2], _V8), p, mask)
+        else:
+            p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VT)
+            _masked_store(builder, args[2], p, mask)
         return context.get_dummy_value()
 
     return types.none(arr, off, v, n), codegen
@@ -232,3 +241,34 @@ def vshift_down(typingctx, cur, nxt):
         return builder.shuffle_vector(args[0], args[1], idx)
 
     return int16x16(int16x16, int16x16), codegen
+
+
+@intrinsic
+def vpopxor(typingctx, arr, off, a, n):
+    """``popcount(a ^ arr[off + i])`` for lanes ``i < n`` (0 beyond; nothing read past them), as
+    int16: the Hamming distances of 16 census strings (uint32 or uint64) to `a`."""
+    _check_array(arr, (types.uint32, types.uint64))
+
+    def codegen(context, builder, sig, args):
+        ety = context.get_value_type(sig.args[0].dtype)
+        wty = ir.VectorType(ety, LANES)
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], wty)
+        full = builder.icmp_signed(">=", args[3], ir.Constant(args[3].type, LANES))
+        with builder.if_else(full) as (then, otherwise):
+            with then:
+                bb_full = builder.block
+                v_full = builder.load(p, align=1)
+            with otherwise:
+                bb_part = builder.block
+                v_part = _masked_load(builder, p, _lane_mask(builder, args[3]),
+                                      ir.Constant(wty, [0] * LANES))
+        v = builder.phi(wty)
+        v.add_incoming(v_full, bb_full)
+        v.add_incoming(v_part, bb_part)
+        av = _splat(builder, args[2], wty)
+        fnty = ir.FunctionType(wty, [wty])
+        ctpop = cgutils.get_or_insert_function(builder.module, fnty,
+                                               f"llvm.ctpop.v{LANES}i{ety.width}")
+        return builder.trunc(builder.call(ctpop, [builder.xor(v, av)]), _VT)
+
+    return int16x16(arr, off, a, n), codegen

@@ -190,14 +190,17 @@ def test_remove_speckles_matches_numpy(rng, min_disp):
     assert not np.isnan(got[:12, :15]).any() and np.isnan(got[20:23, 30:33]).all()
 
 
-@pytest.mark.parametrize(("win", "min_disp", "cost"),
-                         [((9, 7), 0, "census"), ((5, 5), 3, "census_grad"), ((3, 3), -2, "census"),
-                          ((9, 7), 30, "census")])
-def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost):
+# D = 9, 16 and 21: a partial vector chunk only, whole chunks only, both
+@pytest.mark.parametrize(("win", "min_disp", "cost", "D"),
+                         [((9, 7), 0, "census", 9), ((5, 5), 3, "census_grad", 9),
+                          ((3, 3), -2, "census", 9), ((9, 7), 30, "census", 9),
+                          ((9, 7), 2, "census", 21), ((5, 5), -1, "census", 16),
+                          ((5, 5), 0, "census", 21)])
+def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost, D):
     """cost_census_fused (per-row census inside the cost loop) == census + cost_census."""
-    a, b = _pair(rng, h=13, w=37, levels=6)
+    a, b = _pair(rng, h=13, w=67, levels=6)
     ww, wh = win
-    p = SGMParams(num_disparities=9, min_disparity=min_disp, cost=cost, census_window=win)
+    p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, census_window=win)
     got = S.cost_volume(a, b, p)
     if cost == "census_grad":
         gl, gr = S._xgrad(a), S._xgrad(b)
@@ -209,7 +212,7 @@ def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost):
         inv = ww * wh - 1
     want = np.empty_like(got)
     K.cost_census(K.census(a, wh, ww), S._rev(K.census(b, wh, ww)), gl, S._rev(gr), min_disp,
-                  9, np.float32(gc), np.float32(gw), inv, want)
+                  D, np.float32(gc), np.float32(gw), inv, want)
     np.testing.assert_array_equal(got, want)
 
 
