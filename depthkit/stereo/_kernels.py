@@ -838,18 +838,9 @@ def lr_check(dint, dsub, rkey, min_disp, max_diff):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _box_fit(C, y0, y1, x0, x1, d, mode):
-    """Sub-pixel offset of winner `d` from the matching cost summed over rows ``y0:y1`` and
-    columns ``x0:x1`` at ``d - 1, d, d + 1``: a parabola (`mode` 1) or a symmetric V (2),
-    clipped to +-0.5."""
-    a = 0
-    m = 0
-    c = 0
-    for yy in range(y0, y1):
-        for xx in range(x0, x1):
-            a += np.int64(C[yy, xx, d - 1])
-            m += np.int64(C[yy, xx, d])
-            c += np.int64(C[yy, xx, d + 1])
+def _fit_offset(a, m, c, mode):
+    """Sub-pixel offset of a minimum `m` between costs `a` (at ``d - 1``) and `c` (``d + 1``):
+    a parabola (`mode` 1) or a symmetric V (2), clipped to +-0.5."""
     off = 0.0
     if mode == 1:
         den = a + c - 2 * m
@@ -864,6 +855,22 @@ def _box_fit(C, y0, y1, x0, x1, d, mode):
     elif off < -0.5:
         off = -0.5
     return off
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _box_fit(C, y0, y1, x0, x1, d, mode):
+    """Sub-pixel offset of winner `d` from the matching cost summed over rows ``y0:y1`` and
+    columns ``x0:x1`` at ``d - 1, d, d + 1``: a parabola (`mode` 1) or a symmetric V (2),
+    clipped to +-0.5."""
+    a = 0
+    m = 0
+    c = 0
+    for yy in range(y0, y1):
+        for xx in range(x0, x1):
+            a += np.int64(C[yy, xx, d - 1])
+            m += np.int64(C[yy, xx, d])
+            c += np.int64(C[yy, xx, d + 1])
+    return _fit_offset(a, m, c, mode)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
@@ -883,20 +890,7 @@ def _box_fit3(Cf, o, sx, sy, mode):
             a += np.int64(Cf[q])
             m += np.int64(Cf[q + one])
             c += np.int64(Cf[q + two])
-    off = 0.0
-    if mode == 1:
-        den = a + c - 2 * m
-        if den > 0:
-            off = (a - c) / (2.0 * den)
-    else:
-        den = a - m if c < a else c - m
-        if den > 0:
-            off = 0.5 * (a - c) / den
-    if off > 0.5:
-        off = 0.5
-    elif off < -0.5:
-        off = -0.5
-    return off
+    return _fit_offset(a, m, c, mode)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
