@@ -58,7 +58,7 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
 - What is left in the sweeps is per-pixel work (about 90 cycles: the limits of each direction,
   offsets, four reductions, stack traffic for lack of registers): at D = 64 about 40 % of the
   sweep time. Precomputing the edge-adapted P2 per row did not change it (A/B in one process).
-- WTA keys ``(cost << 16) | d`` are built by ``_key32u`` in 32 bits (``vpminud``, 8 lanes
+- WTA keys ``(cost << 16) | d`` are built by ``_key32`` in 32 bits (``vpminud``, 8 lanes
   instead of 4 for numba's widened ints); the right view's keys are stored x-reversed so that
   their scatter runs forwards. Neighbouring columns update right keys shifted by one element,
   so each vector load overlapped the previous pixel's stores at an offset (failed store
@@ -136,30 +136,21 @@ def _popcount32(typingctx, x):
 
 @intrinsic
 def _key32(typingctx, v, d):
-    """``(uint32(v) << 16) | uint32(d)`` computed in 32 bits (numba would widen to 64)."""
-    sig = types.uint32(types.uint16, types.int64)
+    """``(uint32(v) << 16) | uint32(d)`` for a uint16 cost and an integer index, computed in 32
+    bits (numba would widen to 64: half the lanes)."""
+    if not isinstance(d, types.Integer):
+        raise TypeError(f"_key32 needs an integer index; got {d}")
+    sig = types.uint32(types.uint16, d)
 
     def codegen(context, builder, signature, args):
         from llvmlite import ir
 
         i32 = ir.IntType(32)
         hi = builder.shl(builder.zext(args[0], i32), ir.Constant(i32, 16))
-        return builder.or_(hi, builder.trunc(args[1], i32))
-
-    return sig, codegen
-
-
-@intrinsic
-def _key32u(typingctx, v, d):
-    """``(uint32(v) << 16) | d`` for a uint16 cost and a uint32 index, in 32 bits."""
-    sig = types.uint32(types.uint16, types.uint32)
-
-    def codegen(context, builder, signature, args):
-        from llvmlite import ir
-
-        i32 = ir.IntType(32)
-        hi = builder.shl(builder.zext(args[0], i32), ir.Constant(i32, 16))
-        return builder.or_(hi, args[1])
+        w = args[1].type.width
+        lo = args[1] if w == 32 else (builder.trunc(args[1], i32) if w > 32
+                                      else builder.zext(args[1], i32))
+        return builder.or_(hi, lo)
 
     return sig, codegen
 
@@ -458,7 +449,7 @@ def _wta_flat(Sf, so, rk, ro, iota, D):
     best = np.uint32(0xFFFFFFFF)
     for d in range(D):
         du = np.uint64(d)
-        key = _key32u(Sf[so + du], iota[du])
+        key = _key32(Sf[so + du], iota[du])
         best = key if key < best else best
         r = rk[ro + du]
         rk[ro + du] = key if key < r else r
