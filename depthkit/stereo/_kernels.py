@@ -286,11 +286,11 @@ def cost_census(cl, cr_rev, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_co
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _census_row(img, y, wh, ww, row):
-    """Row `y` of :func:`census` into `row` (zeroed here)."""
+    """Row `y` of :func:`census` into `row` (zeroed here): uint64, or uint32 for windows of at
+    most 33 pixels (twice the SIMD lanes)."""
     H, W = img.shape
     ry = wh // 2
     rx = ww // 2
-    one = np.uint64(1)
     for x in range(W):
         row[x] = 0
     c = img[y]
@@ -304,22 +304,21 @@ def _census_row(img, y, wh, ww, row):
             x1 = max(min(W, W - dx), x0)
             for x in range(0, x0):
                 xx = min(max(x + dx, 0), W - 1)
-                row[x] = (row[x] << one) | np.uint64(nb[xx] < c[x])
+                row[x] = (row[x] << 1) | (nb[xx] < c[x])
             _shift_in_u(row, nb, c, np.uint64(x0), np.uint64(x0 + dx), x1 - x0)
             for x in range(x1, W):
                 xx = min(max(x + dx, 0), W - 1)
-                row[x] = (row[x] << one) | np.uint64(nb[xx] < c[x])
+                row[x] = (row[x] << 1) | (nb[xx] < c[x])
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
 def _shift_in_u(row, nb, c, o, onb, n):
     """``row[o + i] = row[o + i] << 1 | (nb[onb + i] < c[o + i])``: as :func:`_shift_in` with
     unsigned offsets instead of three slices per call (no reference counting, no wrap-around
-    code)."""
-    one = np.uint64(1)
+    code). The literal shift keeps a uint32 row in 32-bit lanes."""
     for i in range(n):
         iu = np.uint64(i)
-        row[o + iu] = (row[o + iu] << one) | np.uint64(nb[onb + iu] < c[o + iu])
+        row[o + iu] = (row[o + iu] << 1) | (nb[onb + iu] < c[o + iu])
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
@@ -335,14 +334,25 @@ def cost_census_fused(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weig
     inv = np.uint8(invalid_cost)
     use_g = g_weight > 0.0
     short = wh * ww - 1 <= 32  # census strings fit in uint32
+    nfull = D // LANES
+    tail = D - nfull * LANES
     for y in prange(H):
-        cl = np.empty(W, np.uint64)
-        cr = np.empty(W, np.uint64)
-        _census_row(imgl, y, wh, ww, cl)
-        _census_row(imgr, y, wh, ww, cr)
-        crow = cr[::-1].copy()
-        cl32 = cl.astype(np.uint32) if short else np.empty(0, np.uint32)
-        crow32 = crow.astype(np.uint32) if short else np.empty(0, np.uint32)
+        if short:
+            cl32 = np.empty(W, np.uint32)
+            cr32 = np.empty(W, np.uint32)
+            _census_row(imgl, y, wh, ww, cl32)
+            _census_row(imgr, y, wh, ww, cr32)
+            crow32 = cr32[::-1].copy()
+            cl = cl32.astype(np.uint64)  # for the few pixels near the borders (below)
+            crow = crow32.astype(np.uint64)
+        else:
+            cl = np.empty(W, np.uint64)
+            cr = np.empty(W, np.uint64)
+            _census_row(imgl, y, wh, ww, cl)
+            _census_row(imgr, y, wh, ww, cr)
+            crow = cr[::-1].copy()
+            cl32 = np.empty(0, np.uint32)
+            crow32 = np.empty(0, np.uint32)
         orow = out[y]
         orowf = orow.reshape(-1)
         for x in range(W):
@@ -353,17 +363,20 @@ def cost_census_fused(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weig
                 # auto-vectorised loop paid its set-up at every pixel (2 cycles per disparity)
                 jo = np.uint64(W - 1 - x + min_disp)
                 of = np.uint64(x * D)
-                for k in range(0, D, LANES):
-                    ko = np.uint64(k)
-                    n = min(LANES, D - k)
+                for k in range(nfull):  # whole chunks: the lane count is a constant
+                    ko = np.uint64(k * LANES)
                     if short:
-                        v = vpopxor(crow32, jo + ko, cl32[x], n)
+                        v = vpopxor(crow32, jo + ko, cl32[x], LANES)
                     else:
-                        v = vpopxor(crow, jo + ko, cl[x], n)
-                    if n == LANES:
-                        vstore(orowf, of + ko, v)
+                        v = vpopxor(crow, jo + ko, cl[x], LANES)
+                    vstore(orowf, of + ko, v)
+                if tail > 0:
+                    ko = np.uint64(nfull * LANES)
+                    if short:
+                        v = vpopxor(crow32, jo + ko, cl32[x], tail)
                     else:
-                        vstore_n(orowf, of + ko, v, n)
+                        v = vpopxor(crow, jo + ko, cl[x], tail)
+                    vstore_n(orowf, of + ko, v, tail)
                 continue
             o = orow[x]
             _fill_invalid(o, dlo, dhi, inv)
