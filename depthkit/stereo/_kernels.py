@@ -43,8 +43,8 @@ now opens four (cost, two sweep phases, LR/sub-pixel), down from eight.
 Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512 Xeon, numba
 0.68 / LLVM 20):
 
-- The path updates are written in explicit ``<16 x i16>`` vectors (:mod:`._simd`): each pixel
-  updates all its directions 16 disparities at a time as straight-line ``vpminsw`` /
+- The path updates are written in explicit ``<32 x i16>`` vectors (:mod:`._simd`): each pixel
+  updates all its directions 32 disparities at a time as straight-line ``vpminsw`` /
   ``vpaddw`` / ``vpsubw`` code (about 15 instructions per direction and chunk), the lanes past
   ``D`` of the last chunk use masked loads and stores, and the minimum of each direction is
   one ``vphminposuw`` reduction. The auto-vectorised loops this replaced paid their set-up
@@ -55,9 +55,12 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   the offsets ``d - 1`` and ``d + 1`` straddled two stores, which cannot be forwarded (a stall
   each); it is loaded where it was stored and the neighbours come from lane shifts
   (``vpermt2w``).
-- What is left in the sweeps is per-pixel work (about 90 cycles: the limits of each direction,
-  offsets, four reductions, stack traffic for lack of registers): at D = 64 about 40 % of the
-  sweep time. Precomputing the edge-adapted P2 per row did not change it (A/B in one process).
+- What is left in the sweeps is per-pixel work (the limits of each direction, offsets, the
+  reductions, stack traffic for lack of registers): at D = 64 about 40 % of the sweep time.
+  Compiling ``_sweep_row`` once per direction set (its flags constants, through the
+  ``_row_*`` wrappers) instead of testing them at run time took the 4-path aggregation to
+  0.80x and the 3-path one to 0.83-0.96x (A/B in one process). Precomputing the edge-adapted
+  P2 per row, and unsigned indices throughout the pixel header, changed nothing.
 - WTA keys ``(cost << 16) | d`` are built by ``_key32`` in 32 bits (``vpminud``, 8 lanes
   instead of 4 for numba's widened ints); the right view's keys are stored x-reversed so that
   their scatter runs forwards. Neighbouring columns update right keys shifted by one element,
@@ -74,7 +77,7 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   ``_census_row`` calls the inlined ``_shift_in_u`` with unsigned offsets instead of three
   slices per neighbour (62 calls per row for 9x7): still 4-lane ``vpsllq``/``vpor``, without
   the slices' reference counting (census ~25 % faster). Census strings of at most 32 bits
-  (5x5, the fast and balanced presets) are held in uint32. ``cost_census_fused`` computes 16
+  (5x5, the fast and balanced presets) are held in uint32. ``cost_census_fused`` computes 32
   disparities at a time in explicit vectors (``vpopxor``: ``vpopcntd``/``vpopcntq``); the
   auto-vectorised per-pixel loop it replaced took about 2 cycles per disparity.
 
@@ -359,7 +362,7 @@ def cost_census_fused(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weig
             dlo = min(max(0, x - min_disp - (W - 1)), D)
             dhi = max(min(D, x - min_disp + 1), dlo)
             if dlo == 0 and dhi == D and not use_g:
-                # 16 disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
+                # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
                 # auto-vectorised loop paid its set-up at every pixel (2 cycles per disparity)
                 jo = np.uint64(W - 1 - x + min_disp)
                 of = np.uint64(x * D)
@@ -577,7 +580,7 @@ def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey):
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
 def _vstep(lm, l0, lp, c, p1v, limv, mprevv):
-    """One SGM path update on 16 disparities: ``C + min(L[d], L[d+-1] + P1, min L + P2) - min L``
+    """One SGM path update on LANES disparities: ``C + min(L[d], L[d+-1] + P1, min L + P2) - min L``
     from the previous pixel's path at ``d - 1`` (`lm`), ``d`` (`l0`) and ``d + 1`` (`lp`)."""
     t = vmin(vadd(vmin(lm, lp), p1v), limv)
     return vsub(vadd(c, vmin(l0, t)), mprevv)
@@ -585,27 +588,27 @@ def _vstep(lm, l0, lp, c, p1v, limv, mprevv):
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
 def _vpath(pf, po, c, p1v, limv, mprevv):
-    """:func:`_vstep` with the previous path read from ``pf[po + 0 .. po + 17]`` (``po + 1`` is
+    """:func:`_vstep` with the previous path read from ``pf[po : po + LANES + 2]`` (``po + 1`` is
     the chunk's first disparity): three overlapping loads. For a path row written long before
     (the previous image row); the horizontal path, written one pixel earlier, would stall on
-    store forwarding and shifts lanes instead (see :func:`_agg_rows`)."""
+    store forwarding and shifts lanes instead (see :func:`_sweep_row`)."""
     one = np.uint64(1)
     return _vstep(vload(pf, po), vload(pf, po + one), vload(pf, po + one + one), c, p1v, limv,
                   mprevv)
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
 def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, diag, sums):
     """The paths of one row, walked in column direction `s` (+1 left to right, -1 back).
 
     Directions: the horizontal path from the side the walk starts on (``horiz``), and from the
     previous row (``gp`` its guide, ``Lbuf[par]`` its paths) the vertical path (``vert``) and the
-    two diagonals (``diag``); every pixel updates all of them at once, 16 disparities at a time
+    two diagonals (``diag``); every pixel updates all of them at once, LANES disparities at a time
     (see :mod:`._simd`). ``sums``: 0 stores their sum into the row's sums ``Sf``, 1 adds it, 2
     leaves ``Sf`` alone (only the row-to-row paths move on: the warm-up rows of
     :func:`aggregate_single_pass`).
 
-    Path rows are int16 with a stride ``D2 = 16 * ceil(D / 16) + 2``: entry 0 and the entries
+    Path rows are int16 with a stride ``D2 = LANES * ceil(D / LANES) + 2``: entry 0 and the entries
     past ``D`` hold the sentinel ``BIG`` (so the loads at ``d - 1`` and ``d + 1`` need no
     branches). The lanes past ``D`` of the last chunk get the cost ``BIG`` and so stay above
     every real path value: they never win a minimum and act as the sentinel for ``d = D - 1``.
@@ -703,10 +706,34 @@ def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, 
                     acc = vadd(acc, vload_n(Sf, co + ko, tail, np.int16(0)))
                 vstore_n(Sf, co + ko, acc, tail)
         hmin = vhmin(mh)
-        Mc[1, xi] = vhmin(mv)
+        if vert:
+            Mc[1, xi] = vhmin(mv)
         if diag:
             Mc[0, xi] = vhmin(ma)
             Mc[2, xi] = vhmin(mb)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _row_paths(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, diag, sums):
+    """:func:`_sweep_row` with the horizontal and the row-to-row paths. The direction flags
+    are constants in each call below, so LLVM compiles a copy without their branches (which
+    kept values alive through the pixel loop and made it spill registers)."""
+    if diag:
+        _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, True, True, True, sums)
+    else:
+        _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, True, True, False, sums)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _row_horizontal(Cf, Sf, g, p2lut, P1, s, Lbuf, Mbuf, hbuf):
+    """:func:`_sweep_row` with the horizontal path only, its sums stored."""
+    _sweep_row(Cf, Sf, g, g, p2lut, P1, s, Lbuf, Mbuf, 0, hbuf, True, False, False, 0)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _row_warmup(Cf, Sf, g, gp, p2lut, P1, Lbuf, Mbuf, par, hbuf, diag):
+    """:func:`_sweep_row` with the row-to-row paths only and no sums (warm-up rows)."""
+    _sweep_row(Cf, Sf, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, False, True, diag, 2)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -723,8 +750,8 @@ def _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, stor
     for y in range(ya, yb, step):
         yp = y - step
         gp = guide[yp] if (yp >= 0 and yp < H) else guide[y]
-        _sweep_row(C[y].reshape(-1), S[y].reshape(-1), guide[y], gp, p2lut, P1, step, Lbuf,
-                   Mbuf, (y * step) & 1, hbuf, True, True, diag, 0 if store else 1)
+        _row_paths(C[y].reshape(-1), S[y].reshape(-1), guide[y], gp, p2lut, P1, step, Lbuf,
+                   Mbuf, (y * step) & 1, hbuf, diag, 0 if store else 1)
         if finalize:
             _wta_row(S[y], min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
 
@@ -732,7 +759,7 @@ def _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, stor
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _new_sweep_buffers(W, D):
     """Path buffers for one sweep: int16 ``(2, 3, W + 2, D2)`` path rows, ``(2, 3, W + 2)``
-    their minimums and ``(2, D2)`` for the horizontal path, ``D2 = 16 * ceil(D / 16) + 2``
+    their minimums and ``(2, D2)`` for the horizontal path, ``D2 = LANES * ceil(D / LANES) + 2``
     (see :func:`_sweep_row`)."""
     D2 = (D + LANES - 1) // LANES * LANES + 2
     L = np.zeros((2, 3, W + 2, D2), np.int16)
@@ -796,10 +823,10 @@ def aggregate_single_pass(C, guide, p2lut, P1, diag, min_disp, uniq, subpix, nba
             Cf = C[y].reshape(-1)
             par = (y - ys) & 1
             if y < y0:
-                _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, L, M, par, h, False, True, diag, 2)
+                _row_warmup(Cf, Srow, g, gp, p2lut, P1, L, M, par, h, diag)
                 continue
-            _sweep_row(Cf, Srow, g, gp, p2lut, P1, -1, L, M, par, h, True, False, False, 0)
-            _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, L, M, par, h, True, True, diag, 1)
+            _row_horizontal(Cf, Srow, g, p2lut, P1, -1, L, M, h)
+            _row_paths(Cf, Srow, g, gp, p2lut, P1, 1, L, M, par, h, diag, 1)
             _wta_row(Srow.reshape(W, D), min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
 
 

@@ -49,8 +49,10 @@ def test_cost_volume_matches_reference(rng, min_disp, cost):
 
 @pytest.mark.parametrize("paths", [4, 8])
 @pytest.mark.parametrize("p2_adapt", [0.0, 10.0])
-# (6, 37, 9): wider than 2 x 16 columns, so the WTA visits them in its interleaved order
-@pytest.mark.parametrize("shape", [(9, 13, 7), (8, 5, 16), (1 + 6, 10, 1), (6, 37, 9)])
+# (6, 37, 9): wider than 2 x 16 columns, so the WTA visits them in its interleaved order;
+# D = 40 and 64: whole vector chunks (with and without a partial one)
+@pytest.mark.parametrize("shape", [(9, 13, 7), (8, 5, 16), (1 + 6, 10, 1), (6, 37, 9),
+                                   (5, 45, 40), (4, 70, 64)])
 def test_aggregation_and_wta_match_reference(rng, paths, p2_adapt, shape):
     H, W, D = shape
     C = rng.integers(0, 64, (H, W, D)).astype(np.uint8)
@@ -67,7 +69,8 @@ def test_aggregation_and_wta_match_reference(rng, paths, p2_adapt, shape):
 
 
 @pytest.mark.parametrize("paths", [3, 5])
-@pytest.mark.parametrize("shape", [(9, 13, 7), (12, 37, 16), (7, 10, 1), (10, 21, 35)])
+@pytest.mark.parametrize("shape", [(9, 13, 7), (12, 37, 16), (7, 10, 1), (10, 41, 35),
+                                   (6, 70, 64)])
 def test_single_pass_aggregation_matches_reference(rng, paths, shape):
     H, W, D = shape
     C = rng.integers(0, 64, (H, W, D)).astype(np.uint8)
@@ -190,15 +193,15 @@ def test_remove_speckles_matches_numpy(rng, min_disp):
     assert not np.isnan(got[:12, :15]).any() and np.isnan(got[20:23, 30:33]).all()
 
 
-# D = 9, 16 and 21: a partial vector chunk only, whole chunks only, both
+# D = 9, 32 and 45: a partial vector chunk only, whole chunks only, both
 @pytest.mark.parametrize(("win", "min_disp", "cost", "D"),
                          [((9, 7), 0, "census", 9), ((5, 5), 3, "census_grad", 9),
                           ((3, 3), -2, "census", 9), ((9, 7), 30, "census", 9),
-                          ((9, 7), 2, "census", 21), ((5, 5), -1, "census", 16),
-                          ((5, 5), 0, "census", 21)])
+                          ((9, 7), 2, "census", 45), ((5, 5), -1, "census", 32),
+                          ((5, 5), 0, "census", 45)])
 def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost, D):
     """cost_census_fused (per-row census inside the cost loop) == census + cost_census."""
-    a, b = _pair(rng, h=13, w=67, levels=6)
+    a, b = _pair(rng, h=13, w=97, levels=6)
     ww, wh = win
     p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, census_window=win)
     got = S.cost_volume(a, b, p)
