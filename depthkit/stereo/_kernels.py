@@ -66,9 +66,11 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   their scatter runs forwards. Neighbouring columns update right keys shifted by one element,
   so each vector load overlapped the previous pixel's stores at an offset (failed store
   forwarding); ``_wta_row`` visits the columns 16 apart in 16 passes, where the vectors line
-  up: the WTA got ~1.5x faster. An explicit-vector WTA with separate uint16 cost and
-  disparity rows was *slower* (1.27x): LLVM turned its select-and-store into masked stores,
-  which never forward to the next load.
+  up: the WTA got ~1.5x faster. Explicit-vector WTAs were *slower*: with separate uint16 cost
+  and disparity rows 1.27x (LLVM turned the select-and-store into masked stores, which never
+  forward to the next load), and with 32 uint32 keys per chunk (``llvm.umin``, clean code:
+  ~25 instructions per 32 disparities) 1.3-2.5x, probably because 64-byte accesses at
+  unaligned offsets split cache lines and split stores do not forward either.
 - Slicing an array per pixel costs reference counting, and a signed index that might be
   negative gets wrap-around code, which turns contiguous loads into gathers
   (``vpextrq``/``vpinsrw``); the hot loops take flat arrays with uint64 offsets (every term
