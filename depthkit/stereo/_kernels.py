@@ -326,74 +326,87 @@ def _shift_in_u(row, nb, c, o, onb, n):
         row[o + iu] = (row[o + iu] << 1) | (nb[onb + iu] < c[o + iu])
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def cost_census_fused(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight,
-                      invalid_cost, out):
-    """:func:`census` of both images and :func:`cost_census` in one parallel loop over rows.
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _cost_row(job, y, orow):
+    """Row `y` of the census cost into `orow` (W, D): both images' census strings of that row
+    into per-row buffers, then their Hamming distances (plus the gradient term).
 
-    Each row's census strings are only needed by that row's costs, so they are computed into
-    per-row buffers (the same values, computed once): one parallel region instead of three, no
-    census images in memory, and the strings are in cache when the costs read them.
+    ``job`` is ``(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight,
+    invalid_cost)``, as :func:`cost_census` takes them (see ``sgm.census_job``).
     """
-    H, W = imgl.shape
+    imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_cost = job
+    W = imgl.shape[1]
     inv = np.uint8(invalid_cost)
     use_g = g_weight > 0.0
     short = wh * ww - 1 <= 32  # census strings fit in uint32
     nfull = D // LANES
     tail = D - nfull * LANES
-    for y in prange(H):
-        if short:
-            cl32 = np.empty(W, np.uint32)
-            cr32 = np.empty(W, np.uint32)
-            _census_row(imgl, y, wh, ww, cl32)
-            _census_row(imgr, y, wh, ww, cr32)
-            crow32 = cr32[::-1].copy()
-            cl = cl32.astype(np.uint64)  # for the few pixels near the borders (below)
-            crow = crow32.astype(np.uint64)
+    if short:
+        cl32 = np.empty(W, np.uint32)
+        cr32 = np.empty(W, np.uint32)
+        _census_row(imgl, y, wh, ww, cl32)
+        _census_row(imgr, y, wh, ww, cr32)
+        crow32 = cr32[::-1].copy()
+        cl = cl32.astype(np.uint64)  # for the few pixels near the borders (below)
+        crow = crow32.astype(np.uint64)
+    else:
+        cl = np.empty(W, np.uint64)
+        cr = np.empty(W, np.uint64)
+        _census_row(imgl, y, wh, ww, cl)
+        _census_row(imgr, y, wh, ww, cr)
+        crow = cr[::-1].copy()
+        cl32 = np.empty(0, np.uint32)
+        crow32 = np.empty(0, np.uint32)
+    orowf = orow.reshape(-1)
+    for x in range(W):
+        dlo = min(max(0, x - min_disp - (W - 1)), D)
+        dhi = max(min(D, x - min_disp + 1), dlo)
+        if dlo == 0 and dhi == D and not use_g:
+            # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
+            # auto-vectorised loop paid its set-up at every pixel (2 cycles per disparity)
+            jo = np.uint64(W - 1 - x + min_disp)
+            of = np.uint64(x * D)
+            for k in range(nfull):  # whole chunks: the lane count is a constant
+                ko = np.uint64(k * LANES)
+                if short:
+                    v = vpopxor(crow32, jo + ko, cl32[x], LANES)
+                else:
+                    v = vpopxor(crow, jo + ko, cl[x], LANES)
+                vstore(orowf, of + ko, v)
+            if tail > 0:
+                ko = np.uint64(nfull * LANES)
+                if short:
+                    v = vpopxor(crow32, jo + ko, cl32[x], tail)
+                else:
+                    v = vpopxor(crow, jo + ko, cl[x], tail)
+                vstore_n(orowf, of + ko, v, tail)
+            continue
+        o = orow[x]
+        _fill_invalid(o, dlo, dhi, inv)
+        n = dhi - dlo
+        if n <= 0:
+            continue
+        j0 = W - 1 - x + min_disp + dlo
+        if use_g:
+            _ham_grad_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], gl[y, x],
+                          gr_rev[y, j0:j0 + n], g_cap, g_weight, n)
         else:
-            cl = np.empty(W, np.uint64)
-            cr = np.empty(W, np.uint64)
-            _census_row(imgl, y, wh, ww, cl)
-            _census_row(imgr, y, wh, ww, cr)
-            crow = cr[::-1].copy()
-            cl32 = np.empty(0, np.uint32)
-            crow32 = np.empty(0, np.uint32)
-        orow = out[y]
-        orowf = orow.reshape(-1)
-        for x in range(W):
-            dlo = min(max(0, x - min_disp - (W - 1)), D)
-            dhi = max(min(D, x - min_disp + 1), dlo)
-            if dlo == 0 and dhi == D and not use_g:
-                # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
-                # auto-vectorised loop paid its set-up at every pixel (2 cycles per disparity)
-                jo = np.uint64(W - 1 - x + min_disp)
-                of = np.uint64(x * D)
-                for k in range(nfull):  # whole chunks: the lane count is a constant
-                    ko = np.uint64(k * LANES)
-                    if short:
-                        v = vpopxor(crow32, jo + ko, cl32[x], LANES)
-                    else:
-                        v = vpopxor(crow, jo + ko, cl[x], LANES)
-                    vstore(orowf, of + ko, v)
-                if tail > 0:
-                    ko = np.uint64(nfull * LANES)
-                    if short:
-                        v = vpopxor(crow32, jo + ko, cl32[x], tail)
-                    else:
-                        v = vpopxor(crow, jo + ko, cl[x], tail)
-                    vstore_n(orowf, of + ko, v, tail)
-                continue
-            o = orow[x]
-            _fill_invalid(o, dlo, dhi, inv)
-            n = dhi - dlo
-            if n <= 0:
-                continue
-            j0 = W - 1 - x + min_disp + dlo
-            if use_g:
-                _ham_grad_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], gl[y, x],
-                              gr_rev[y, j0:j0 + n], g_cap, g_weight, n)
-            else:
-                _ham_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], n)
+            _ham_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], n)
+
+
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
+def cost_census_fused(job, out):
+    """:func:`census` of both images and :func:`cost_census` in one parallel loop over rows
+    (:func:`_cost_row`).
+
+    Each row's census strings are only needed by that row's costs, so they are computed into
+    per-row buffers (the same values, computed once): one parallel region instead of three, no
+    census images in memory, and the strings are in cache when the costs read them.
+    """
+    for y in prange(out.shape[0]):
+        _cost_row(job, y, out[y])
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
@@ -801,8 +814,8 @@ def aggregate(C, S, guide, p2lut, P1, diag, min_disp, uniq, subpix, dint, dsub, 
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def aggregate_single_pass(C, guide, p2lut, P1, diag, min_disp, uniq, subpix, nbands, warmup,
-                          dint, dsub, rkey):
+def aggregate_single_pass(C, job, guide, p2lut, P1, diag, min_disp, uniq, subpix, nbands,
+                          warmup, dint, dsub, rkey):
     """3 or 5 paths (``diag``) in one pass down the image, with no sum volume.
 
     Each row takes the right->left horizontal path first (its sums stored into a row buffer),
@@ -811,18 +824,29 @@ def aggregate_single_pass(C, guide, p2lut, P1, diag, min_disp, uniq, subpix, nba
     bands, one per parallel task, and each band starts its row-to-row paths `warmup` rows
     above its first row (no sums, no WTA there), so they have settled where the band begins.
     `nbands` is chosen from the image alone, so the result does not depend on the thread count.
+
+    The matching cost comes from the volume `C`, or, when `C` has no rows, is computed row by
+    row from the census ``job`` (:func:`_cost_row`) just before its paths: no cost volume at
+    all, and each cost row is still in cache when the paths read it.
     """
-    H, W, D = C.shape
+    H, W = guide.shape
+    stream = C.shape[0] != H
+    D = job[7] if stream else C.shape[2]
     for b in prange(nbands):
         y0 = b * H // nbands
         y1 = (b + 1) * H // nbands
         L, M, h = _new_sweep_buffers(W, D)
         Srow = np.empty(W * D, np.uint16)
+        crow = np.empty((W, D) if stream else (0, 0), np.uint8)
         ys = max(0, y0 - warmup)
         for y in range(ys, y1):
             g = guide[y]
             gp = guide[y - 1] if y > ys else g
-            Cf = C[y].reshape(-1)
+            if stream:
+                _cost_row(job, y, crow)
+                Cf = crow.reshape(-1)
+            else:
+                Cf = C[y].reshape(-1)
             par = (y - ys) & 1
             if y < y0:
                 _row_warmup(Cf, Srow, g, gp, p2lut, P1, L, M, par, h, diag)
@@ -958,7 +982,8 @@ def lr_subpix_fixed(C, dint, dsub, rkey, min_disp, max_diff, rad, mode, fixed, i
     one pass over the rows instead of three (each region start cost several ms on the loaded
     benchmark machine).
     """
-    H, W, D = C.shape
+    H, W = dint.shape
+    D = C.shape[2]  # C is read only for the box fit (rad > 0); otherwise it may be empty
     out = np.empty((H, W), np.float32)
     want_fixed = fixed.shape[0] == H and fixed.shape[1] == W
     s16 = np.float32(16.0)

@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 _SUBPIX_CODE = {"none": 0, "parabola": 1, "equiangular": 2}
 # OpenCV StereoSGBM mode -> paths (SGBM 5 and 3WAY 3 are single-pass there as here)
 _OPENCV_MODE_PATHS = {0: 5, 1: 8, 2: 3, 3: 4}
+_NO_IMAGE = np.zeros((1, 1), np.float32)
 # rows above a band where its row-to-row paths start (K.aggregate_single_pass)
 SINGLE_PASS_WARMUP = 16
 
@@ -65,6 +66,15 @@ def cost_volume(lf: np.ndarray, rf: np.ndarray, params: SGMParams,
         K.cost_bt(lf, _rev(rf), lol, hil, _rev(lor), _rev(hir), params.min_disparity, D,
                   params.bt_cap, params.bt_cap, out)
         return out
+    # census of both images and the Hamming costs in one parallel pass (K.cost_census_fused)
+    K.cost_census_fused(census_job(lf, rf, params), out)
+    return out
+
+
+def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
+    """The census cost's inputs as one tuple for the kernels (``K._cost_row``): images, window,
+    horizontal gradients (census_grad only), disparity range, gradient cap and weight, and the
+    cost of disparities whose right pixel falls outside the image."""
     ww, wh = params.census_window
     nbits = ww * wh - 1
     if params.cost == "census_grad":
@@ -76,10 +86,8 @@ def cost_volume(lf: np.ndarray, rf: np.ndarray, params: SGMParams,
         gl = gr = np.zeros((1, 1), np.float32)
         gw, gcap = 0.0, 0.0
         invalid = nbits
-    # census of both images and the Hamming costs in one parallel pass (K.cost_census_fused)
-    K.cost_census_fused(lf, rf, wh, ww, gl, _rev(gr), params.min_disparity, D,
-                        np.float32(gcap), np.float32(gw), invalid, out)
-    return out
+    return (lf, rf, wh, ww, gl, _rev(gr), params.min_disparity, params.num_disparities,
+            np.float32(gcap), np.float32(gw), invalid)
 
 
 def _rev(a: np.ndarray) -> np.ndarray:
@@ -246,14 +254,19 @@ class SGM:
                 f"({W})."
             )
         lf, rf = normalize_pair(left, right)
-        C, S = self._volumes(H, W, p.num_disparities)
-        C = cost_volume(lf, rf, p, out=C)
+        rad = p.subpixel_window // 2 if p.subpixel != "none" else 0
         guide = K.guide_u8(lf)
-        dint, dsub, rkey, S = aggregate(C, guide, p, S=S)
-        del S
+        if p.paths in SINGLE_PASS_PATHS and p.cost != "bt" and rad == 0:
+            # nothing reads the costs after the single pass: it computes them row by row
+            C = np.empty((0, 0, 0), np.uint8)
+            dint, dsub, rkey, _ = aggregate(C, guide, p, job=census_job(lf, rf, p))
+        else:
+            C, S = self._volumes(H, W, p.num_disparities)
+            C = cost_volume(lf, rf, p, out=C)
+            dint, dsub, rkey, S = aggregate(C, guide, p, S=S)
+            del S
         # left-right check, box sub-pixel fit and the speckle filter's int16 copy in one pass
         # (one parallel region instead of three: see K.lr_subpix_fixed)
-        rad = p.subpixel_window // 2 if p.subpixel != "none" else 0
         speckle = p.speckle_window_size > 0
         invalid = _speckle_invalid(p.min_disparity)
         fixed = np.empty((H, W) if speckle else (0, 0), np.int16)
@@ -270,20 +283,27 @@ class SGM:
         return disp, dr
 
 
-def aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | None = None):
+def aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | None = None,
+              job: tuple | None = None):
     """Path aggregation and the WTA.
+
+    For the single-pass paths (3 and 5), a census `job` (:func:`census_job`) makes the kernel
+    compute the costs row by row instead of reading the volume `C` (which may then be empty).
 
     Returns ``(dint, dsub, rkey, S)``: winning disparity index (-1 = not unique), sub-pixel
     disparity (NaN = not unique), right-view packed keys ``(cost << 16) | d`` and the uint16
     aggregated cost volume (None for the single-pass path sets, 3 and 5, which keep no volume).
     """
-    H, W, D = C.shape
+    H, W = guide.shape
+    D = p.num_disparities
     dint = np.empty((H, W), np.int16)
     dsub = np.empty((H, W), np.float32)
     rkey = np.empty((H, W), np.uint32)
     if p.paths in SINGLE_PASS_PATHS:
         S = None
-        K.aggregate_single_pass(C, guide, p2_table(p), p.P1, p.paths == 5, p.min_disparity,
+        if job is None:  # the costs come from C; the job only fixes the argument types
+            job = census_job(_NO_IMAGE, _NO_IMAGE, p)
+        K.aggregate_single_pass(C, job, guide, p2_table(p), p.P1, p.paths == 5, p.min_disparity,
                                 p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], single_pass_bands(H),
                                 SINGLE_PASS_WARMUP, dint, dsub, rkey)
     else:

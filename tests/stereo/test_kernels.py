@@ -85,7 +85,8 @@ def test_single_pass_aggregation_matches_reference(rng, paths, shape):
         dint = np.empty((H, W), np.int16)
         dsub = np.empty((H, W), np.float32)
         rkey = np.empty((H, W), np.uint32)
-        K.aggregate_single_pass(C, guide, lut, p.P1, paths == 5, 0, p.uniqueness_ratio,
+        K.aggregate_single_pass(C, S.census_job(S._NO_IMAGE, S._NO_IMAGE, p), guide, lut,
+                                p.P1, paths == 5, 0, p.uniqueness_ratio,
                                 S._SUBPIX_CODE[p.subpixel], nbands, warmup, dint, dsub, rkey)
         return dint, dsub, np.ascontiguousarray(rkey[:, ::-1])
 
@@ -102,6 +103,19 @@ def test_single_pass_aggregation_matches_reference(rng, paths, shape):
     got = S.aggregate(C, guide, p)
     assert got[3] is None
     np.testing.assert_array_equal(got[0], run(S.single_pass_bands(H), S.SINGLE_PASS_WARMUP)[0])
+
+
+@pytest.mark.parametrize(("cost", "D", "min_disp"), [("census", 40, 0), ("census_grad", 21, 2)])
+def test_single_pass_streamed_costs_equal_the_volume(rng, cost, D, min_disp):
+    """Costs computed row by row inside the single pass == the cost volume's."""
+    a, b = _pair(rng, h=300, w=97, levels=40)  # tall enough for several bands
+    p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, paths=5)
+    guide = K.guide_u8(a)
+    want = S.aggregate(S.cost_volume(a, b, p), guide, p)
+    got = S.aggregate(np.empty((0, 0, 0), np.uint8), guide, p, job=S.census_job(a, b, p))
+    assert S.single_pass_bands(300) > 1
+    for g, w in zip(got[:3], want[:3]):
+        np.testing.assert_array_equal(g, w)
 
 
 @pytest.mark.parametrize("min_disp", [0, 4, -3])
