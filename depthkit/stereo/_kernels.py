@@ -406,7 +406,7 @@ def cost_census_fused(job, out):
     census images in memory, and the strings are in cache when the costs read them.
     """
     for y in prange(out.shape[0]):
-        _cost_row(job, y, out[y])
+        _cost_row(job, np.int64(y), out[y])  # int64 as in the single pass: one compilation
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
@@ -852,7 +852,9 @@ def aggregate_single_pass(C, job, guide, p2lut, P1, diag, min_disp, uniq, subpix
                 _row_warmup(Cf, Srow, g, gp, p2lut, P1, L, M, par, h, diag)
                 continue
             _row_horizontal(Cf, Srow, g, p2lut, P1, -1, L, M, h)
-            _row_paths(Cf, Srow, g, gp, p2lut, P1, 1, L, M, par, h, diag, 1)
+            # np.int64(1), not a literal 1: the same compiled _row_paths as the two sweeps
+            _row_paths(Cf, Srow, g, gp, p2lut, P1, np.int64(1), L, M, par, h, diag,
+                       np.int64(1))
             _wta_row(Srow.reshape(W, D), min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
 
 
