@@ -16,19 +16,21 @@ PATHS = (3, 4, 5, 8)
 SINGLE_PASS_PATHS = (3, 5)
 
 # Presets: fields that differ from the dataclass defaults (which are the `balanced` values).
-# Chosen on the benchmark scenes (bench_stereo.py) for the mean over scenes, not per scene.
-# balanced: census 5x5 over 4 paths (two sweeps) with the box sub-pixel fit and 200-pixel
-# speckles scored 16.3 % bad-2 over all pixels and 5.9 % over estimated ones, as census 9x7
-# over 8 paths did, in about 0.7x its time. fast: the same over 3 paths in one pass with no
-# sum volume, and the sub-pixel fit on the aggregated costs (no second pass over the costs,
-# but pulled up to ~0.15 px toward whole pixels). quality: census 9x7 plus gradient over 8
-# paths, a 5x5 sub-pixel box and a median.
+# Chosen on the benchmark scenes (bench_stereo.py) for the mean over scenes, not per scene,
+# and checked on the fused mesh of bench_fusion.py. balanced: census 9x7 over 4 paths (two
+# sweeps) with the box sub-pixel fit and 200-pixel speckles: 16.0 % bad-2 over all pixels and
+# 5.9 % over estimated ones, against 16.3 % / 5.5 % for the same over 8 paths, in about 0.75x
+# its time. A 5x5 census over 4 paths scored as well on the stereo scenes (16.3 % / 5.9 %) but
+# doubled the error of the fused mesh (9.4 mm against 5.0 mm over 30 frames). fast: a 5x5
+# census (32-bit strings, half the popcount work) over 3 paths in one pass with no volumes,
+# and the sub-pixel fit on the aggregated costs (no second pass over the costs, but pulled up
+# to ~0.15 px toward whole pixels). quality: census 9x7 plus gradient over 8 paths, a 5x5
+# sub-pixel box and a median.
 PRESETS: dict[str, dict] = {
-    "fast": {"paths": 3, "subpixel_window": 0},
+    "fast": {"paths": 3, "census_window": (5, 5), "P1": 6, "P2": 60, "subpixel_window": 0},
     "balanced": {},
-    "quality": {"cost": "census_grad", "census_window": (9, 7), "paths": 8, "P1": 10,
-                "P2": 120, "lr_max_diff": 1, "subpixel_window": 5, "speckle_window_size": 100,
-                "median": True},
+    "quality": {"cost": "census_grad", "paths": 8, "lr_max_diff": 1, "subpixel_window": 5,
+                "speckle_window_size": 100, "median": True},
 }
 
 
@@ -92,10 +94,10 @@ class SGMParams:
     num_disparities: int = 64
     min_disparity: int = 0
     cost: str = "census"
-    census_window: tuple[int, int] = (5, 5)
+    census_window: tuple[int, int] = (9, 7)
     paths: int = 4
-    P1: int = 6
-    P2: int = 60
+    P1: int = 10
+    P2: int = 120
     p2_adapt: float = 24.0
     gradient_weight: float = 0.5
     gradient_cap: float = 30.0

@@ -265,10 +265,10 @@ def test_bad_inputs(rng):
         m.compute(a, np.dstack([a] * 3))
     with pytest.raises(ParameterError, match=r"smaller than the image width \(30\)"):
         SGM(30).compute(a, a)
-    with pytest.raises(ShapeError, match="smaller than the census window 5x5"):
-        m.compute(a[:4], a[:4])
     with pytest.raises(ShapeError, match="smaller than the census window 9x7"):
-        SGM(8, preset="quality").compute(a[:5], a[:5])
+        m.compute(a[:5], a[:5])
+    with pytest.raises(ShapeError, match="smaller than the census window 5x5"):
+        SGM(8, preset="fast").compute(a[:4], a[:4])
     f = a.astype(np.float32)
     f[3, 4] = np.nan
     with pytest.raises(DataError, match="NaN"):
