@@ -290,9 +290,15 @@ def cost_census(cl, cr_rev, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_co
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _census_row(img, y, wh, ww, row):
-    """Row `y` of :func:`census` into `row` (zeroed here): uint64, or uint32 for windows of at
-    most 33 pixels (twice the SIMD lanes)."""
+def _census_row(img, y, wh, ww, sym, row):
+    """Row `y` of :func:`census` into `row` (zeroed here): uint64, or uint32 for strings of at
+    most 32 bits (twice the SIMD lanes).
+
+    With `sym`, the centre-symmetric census: each neighbour before the centre (row by row) is
+    compared with its mirror image through the centre, ``I(p + o) < I(p - o)``, which gives
+    half the bits (31 for 9x7, so the strings fit 32 bits) from half the comparisons
+    (Spangenberg et al., "Large scale semi-global matching on the CPU", IV 2014).
+    """
     H, W = img.shape
     ry = wh // 2
     rx = ww // 2
@@ -302,28 +308,36 @@ def _census_row(img, y, wh, ww, row):
     for dy in range(-ry, ry + 1):
         yy = min(max(y + dy, 0), H - 1)
         nb = img[yy]
+        if sym and dy > 0:
+            break
+        # the mirror row (sym) or the centre row
+        mb = img[min(max(y - dy, 0), H - 1)] if sym else c
         for dx in range(-rx, rx + 1):
             if dy == 0 and dx == 0:
+                if sym:
+                    break  # the mirrors of the rest were compared already
                 continue
-            x0 = min(max(0, -dx), W)
-            x1 = max(min(W, W - dx), x0)
+            m = -dx if sym else 0  # offset of the compared pixel in `mb`
+            x0 = min(max(0, -dx, -m), W)
+            x1 = max(min(W, W - dx, W - m), x0)
             for x in range(0, x0):
                 xx = min(max(x + dx, 0), W - 1)
-                row[x] = (row[x] << 1) | (nb[xx] < c[x])
-            _shift_in_u(row, nb, c, np.uint64(x0), np.uint64(x0 + dx), x1 - x0)
+                row[x] = (row[x] << 1) | (nb[xx] < mb[min(max(x + m, 0), W - 1)])
+            _shift_in_u(row, nb, mb, np.uint64(x0), np.uint64(x0 + dx), np.uint64(x0 + m),
+                        x1 - x0)
             for x in range(x1, W):
                 xx = min(max(x + dx, 0), W - 1)
-                row[x] = (row[x] << 1) | (nb[xx] < c[x])
+                row[x] = (row[x] << 1) | (nb[xx] < mb[min(max(x + m, 0), W - 1)])
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _shift_in_u(row, nb, c, o, onb, n):
-    """``row[o + i] = row[o + i] << 1 | (nb[onb + i] < c[o + i])``: as :func:`_shift_in` with
+def _shift_in_u(row, nb, c, o, onb, oc, n):
+    """``row[o + i] = row[o + i] << 1 | (nb[onb + i] < c[oc + i])``: as :func:`_shift_in` with
     unsigned offsets instead of three slices per call (no reference counting, no wrap-around
     code). The literal shift keeps a uint32 row in 32-bit lanes."""
     for i in range(n):
         iu = np.uint64(i)
-        row[o + iu] = (row[o + iu] << 1) | (nb[onb + iu] < c[o + iu])
+        row[o + iu] = (row[o + iu] << 1) | (nb[onb + iu] < c[oc + iu])
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -332,28 +346,30 @@ def _cost_row(job, y, orow):
     into per-row buffers, then their Hamming distances (plus the gradient term).
 
     ``job`` is ``(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight,
-    invalid_cost)``, as :func:`cost_census` takes them (see ``sgm.census_job``).
+    invalid_cost, symmetric)``, as :func:`cost_census` takes them plus the census variant (see
+    ``sgm.census_job``).
     """
-    imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_cost = job
+    imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_cost, sym = job
     W = imgl.shape[1]
     inv = np.uint8(invalid_cost)
     use_g = g_weight > 0.0
-    short = wh * ww - 1 <= 32  # census strings fit in uint32
+    nbits = (wh * ww - 1) // 2 if sym else wh * ww - 1
+    short = nbits <= 32  # census strings fit in uint32
     nfull = D // LANES
     tail = D - nfull * LANES
     if short:
         cl32 = np.empty(W, np.uint32)
         cr32 = np.empty(W, np.uint32)
-        _census_row(imgl, y, wh, ww, cl32)
-        _census_row(imgr, y, wh, ww, cr32)
+        _census_row(imgl, y, wh, ww, sym, cl32)
+        _census_row(imgr, y, wh, ww, sym, cr32)
         crow32 = cr32[::-1].copy()
         cl = cl32.astype(np.uint64)  # for the few pixels near the borders (below)
         crow = crow32.astype(np.uint64)
     else:
         cl = np.empty(W, np.uint64)
         cr = np.empty(W, np.uint64)
-        _census_row(imgl, y, wh, ww, cl)
-        _census_row(imgr, y, wh, ww, cr)
+        _census_row(imgl, y, wh, ww, sym, cl)
+        _census_row(imgr, y, wh, ww, sym, cr)
         crow = cr[::-1].copy()
         cl32 = np.empty(0, np.uint32)
         crow32 = np.empty(0, np.uint32)

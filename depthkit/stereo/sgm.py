@@ -76,7 +76,8 @@ def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
     horizontal gradients (census_grad only), disparity range, gradient cap and weight, and the
     cost of disparities whose right pixel falls outside the image."""
     ww, wh = params.census_window
-    nbits = ww * wh - 1
+    sym = params.census_symmetric
+    nbits = (ww * wh - 1) // 2 if sym else ww * wh - 1
     if params.cost == "census_grad":
         gl = _xgrad(lf)
         gr = _xgrad(rf)
@@ -87,7 +88,7 @@ def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
         gw, gcap = 0.0, 0.0
         invalid = nbits
     return (lf, rf, wh, ww, gl, _rev(gr), params.min_disparity, params.num_disparities,
-            np.float32(gcap), np.float32(gw), invalid)
+            np.float32(gcap), np.float32(gw), invalid, bool(sym))
 
 
 def _rev(a: np.ndarray) -> np.ndarray:

@@ -12,6 +12,23 @@ import numpy as np
 INVALID_KEY = 0xFFFFFFFF
 
 
+def census_symmetric(img: np.ndarray, wh: int, ww: int) -> np.ndarray:
+    """Centre-symmetric census (uint64): each window offset o before the centre (row by row)
+    gives the bit I(p + o) < I(p - o); borders replicated."""
+    H, W = img.shape
+    ry, rx = wh // 2, ww // 2
+    pad = np.pad(img, ((ry, ry), (rx, rx)), mode="edge")
+    out = np.zeros((H, W), np.uint64)
+    for dy in range(-ry, 1):
+        for dx in range(-rx, rx + 1):
+            if dy == 0 and dx == 0:
+                return out
+            a = pad[ry + dy:ry + dy + H, rx + dx:rx + dx + W]
+            b = pad[ry - dy:ry - dy + H, rx - dx:rx - dx + W]
+            out = (out << np.uint64(1)) | (a < b).astype(np.uint64)
+    return out
+
+
 def census(img: np.ndarray, wh: int, ww: int) -> np.ndarray:
     """Census bit strings (uint64), neighbour < centre, window row by row, borders replicated."""
     H, W = img.shape

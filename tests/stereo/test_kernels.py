@@ -233,6 +233,27 @@ def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost, D):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize(("win", "D", "min_disp", "cost"),
+                         [((9, 7), 40, 0, "census"), ((5, 5), 7, -2, "census"),
+                          ((7, 9), 33, 3, "census_grad")])
+def test_symmetric_census_cost_matches_reference(rng, win, D, min_disp, cost):
+    a, b = _pair(rng, h=13, w=67, levels=6)
+    ww, wh = win
+    p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, census_window=win,
+                  census_symmetric=True)
+    got = S.cost_volume(a, b, p)
+    nbits = (ww * wh - 1) // 2
+    cl, cr = ref.census_symmetric(a, wh, ww), ref.census_symmetric(b, wh, ww)
+    assert int(cl.max()).bit_length() <= nbits
+    if cost == "census":
+        want = ref.cost_census(cl, cr, D, min_disp, nbits)
+    else:
+        inv = min(255, nbits + int(p.gradient_cap * p.gradient_weight))
+        want = ref.cost_census(cl, cr, D, min_disp, inv, S._xgrad(a), S._xgrad(b),
+                               np.float32(p.gradient_cap), np.float32(p.gradient_weight))
+    np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize(("max_diff", "rad", "code"), [(1, 1, 2), (0, 2, 1), (-1, 1, 2), (2, 0, 1)])
 def test_fused_lr_subpix_fixed_equals_separate_kernels(rng, max_diff, rad, code):
     """lr_subpix_fixed == lr_check, then refine_subpixel, then speckle_fixed's int16 copy."""
