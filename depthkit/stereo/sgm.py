@@ -73,8 +73,9 @@ def cost_volume(lf: np.ndarray, rf: np.ndarray, params: SGMParams,
 
 def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
     """The census cost's inputs as one tuple for the kernels (``K._cost_row``): images, window,
-    horizontal gradients (census_grad only), disparity range, gradient cap and weight, and the
-    cost of disparities whose right pixel falls outside the image."""
+    horizontal gradients (census_grad only), disparity range, gradient cap and weight, the
+    cost of disparities whose right pixel falls outside the image, and whether the census is
+    centre-symmetric."""
     ww, wh = params.census_window
     sym = params.census_symmetric
     nbits = (ww * wh - 1) // 2 if sym else ww * wh - 1
