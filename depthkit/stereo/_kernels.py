@@ -6,13 +6,14 @@ Stages and data layout
    borders replicated). The loop over columns is the inner one, so it vectorises.
 2. ``cost_census`` / ``cost_bt`` - uint8 matching cost ``C[y, x, d]`` (Hamming distance of census
    strings, optionally plus a truncated gradient difference, or Birchfield-Tomasi). Disparities
-   whose right pixel falls outside the image get ``invalid_cost``. Rows in parallel. The matcher
-   runs ``cost_census_fused``, which computes each row's census strings (both images) inside
-   the cost loop: the same values, one parallel region instead of three.
-3. ``aggregate`` - SGM path aggregation in two sweeps that each carry several directions at
-   once: the *forward* sweep walks rows top to bottom and, inside a row, columns left to right,
-   carrying the left->right, top-left, top and top-right paths; the *backward* sweep is its
-   mirror image (``_sweep_row`` is the one row routine of both). The horizontal path only
+   whose right pixel falls outside the image get ``invalid_cost``. The matcher computes each
+   row's census strings (both images) and costs together (``_cost_row``): the same values, no
+   census images in memory, inside the aggregation tasks below (``cost_census_rows`` does it
+   on its own for ``sgm.cost_volume``).
+3. ``aggregate_rows`` - SGM path aggregation in two sweeps that each carry several directions
+   at once: the *forward* sweep walks rows top to bottom and, inside a row, columns left to
+   right, carrying the left->right, top-left, top and top-right paths; the *backward* sweep is
+   its mirror image (``_sweep_row`` is the one row routine of both). The horizontal path only
    needs the previous pixel; the other three only the previous row, kept in per-row int16
    buffers ``(2, 3, W + 2, D2)`` that stay in cache (padding columns hold zeros = "a path
    starts here", padding disparities hold a large sentinel so ``d - 1``/``d + 1`` need no
@@ -21,24 +22,28 @@ Stages and data layout
    and a few per-pixel maps).
    The two sweeps run at the same time on two threads without touching the same rows: phase 1
    has the forward sweep on the top half and the backward sweep on the bottom half (each
-   *stores* its sums); phase 2 swaps halves (each *adds*), and whichever sweep completes a row
-   also runs the winner-takes-all on it while it is still in cache (left disparity with
-   uniqueness and sub-pixel offset, and the right view's disparity by the diagonal search, so no
-   second aggregation).
-   ``aggregate_single_pass`` (3 or 5 paths) goes down the image once: per row the right->left
-   path into a row of sums, then the left->right, top (and top diagonal) paths added, then the
-   WTA, with no sum volume (1 byte per pixel x disparity). Its rows are cut into bands that
-   start their row-to-row paths a few rows early, chosen from the image height alone.
-4. ``lr_check`` / ``refine_subpixel`` / ``fill_occlusions`` / ``median3`` / ``fill_background`` -
-   post-processing, rows in parallel. The matcher runs ``lr_subpix_fixed``: the LR check, the
-   box sub-pixel fit and the speckle filter's int16 copy in one pass (exactly the three
-   kernels' result), and ``speckle_back`` serially after ``cv2.filterSpeckles``.
+   computes its rows' costs and *stores* its sums); phase 2 swaps halves (each *adds*), and
+   whichever sweep completes a row also runs the winner-takes-all on it while it is still in
+   cache (left disparity with uniqueness and sub-pixel offset, and the right view's disparity
+   by the diagonal search, so no second aggregation), then the post-processing of step 4.
+   ``single_pass_band`` (3 or 5 paths) goes down a band of rows once: per row its costs, the
+   right->left path into a row of sums, then the left->right, top (and top diagonal) paths
+   added, then the WTA and step 4, with no cost or sum volume. Its bands start their
+   row-to-row paths a few rows early and are chosen from the image height alone.
+4. ``_lr_row`` - the LR check, the box sub-pixel fit and the speckle filter's int16 copy of one
+   row (exactly what ``lr_check``, ``refine_subpixel`` and ``speckle_fixed`` give one after
+   another), run on each row right after its WTA; ``speckle_back`` runs serially after
+   ``cv2.filterSpeckles``. ``fill_occlusions`` / ``median3`` / ``fill_background``: the
+   optional post-processing, rows in parallel.
 
-Parallel regions: on the shared 2-core benchmark machine (other processes busy) every start of
-a parallel region waits until both threads get a core, which cost several ms per region
-(measured: the two trivial speckle conversions took 20 ms on 2 threads, 0.5 ms on one; the
-census 12 ms on 2 threads, 8 on one). So stages are fused to keep the regions few: the matcher
-now opens four (cost, two sweep phases, LR/sub-pixel), down from eight.
+Parallelism: the big kernels work on a range of rows and run as tasks on Python threads
+(:mod:`._parallel`; they release the GIL) instead of ``prange`` loops. Numba compiles each
+``prange`` loop as a further function and optimises every kernel it calls once more with it:
+that cost about 5 s of first-call compilation per kernel, and the default preset's first call
+went from 33 s to 13 s without them, at the same speed (``bench_stereo`` in separate
+processes). The stages are fused so that a matcher call starts few parallel regions (each
+start waits until every thread gets a core, several ms on the loaded 2-core benchmark
+machine): two for the two-sweep path sets, one for the single pass.
 
 Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512 Xeon, numba
 0.68 / LLVM 20):
@@ -57,10 +62,11 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   (``vpermt2w``).
 - What is left in the sweeps is per-pixel work (the limits of each direction, offsets, the
   reductions, stack traffic for lack of registers): at D = 64 about 40 % of the sweep time.
-  Compiling ``_sweep_row`` once per direction set (its flags constants, through the
-  ``_row_*`` wrappers) instead of testing them at run time took the 4-path aggregation to
-  0.80x and the 3-path one to 0.83-0.96x (A/B in one process). Precomputing the edge-adapted
-  P2 per row, and unsigned indices throughout the pixel header, changed nothing.
+  Compiling ``_sweep_row`` once per direction set (its flags are ``literally`` arguments, so
+  numba prunes the other branches) instead of testing them at run time took the 4-path
+  aggregation to 0.80x and the 3-path one to 0.83-0.96x (A/B in one process). Precomputing
+  the edge-adapted P2 per row, and unsigned indices throughout the pixel header, changed
+  nothing.
 - WTA keys ``(cost << 16) | d`` are built by ``_key32`` in 32 bits (``vpminud``, 8 lanes
   instead of 4 for numba's widened ints); the right view's keys are stored x-reversed so that
   their scatter runs forwards. Neighbouring columns update right keys shifted by one element,
@@ -80,7 +86,7 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   slices per neighbour (62 calls per row for 9x7): still 4-lane ``vpsllq``/``vpor``, without
   the slices' reference counting (census ~25 % faster). Census strings of at most 32 bits
   (5x5 as in the fast preset, or the centre-symmetric 9x7) are held in uint32.
-  ``cost_census_fused`` computes 32 disparities at a time in explicit vectors (``vpopxor``:
+  ``_cost_row`` computes 32 disparities at a time in explicit vectors (``vpopxor``:
   ``vpopcntd``/``vpopcntq``); the auto-vectorised per-pixel loop it replaced took about 2
   cycles per disparity.
 
@@ -95,7 +101,7 @@ union-find in numba gave the same regions but took twice as long); OpenCV's 3WAY
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange, types
+from numba import literally, njit, prange, types
 from numba.extending import intrinsic
 
 from .._numba import CACHE, FASTMATH
@@ -365,9 +371,10 @@ def _cost_row(job, y, orow):
     tail = D - nfull * LANES
     cl32 = np.empty(W, np.uint32)
     cr32 = np.empty(W, np.uint32)
+    k0 = np.int64(0)  # not a literal 0, which would compile _census_row a second time
     if short:
-        _census_row(imgl, y, wh, ww, sym, cl32, 0, nbits)
-        _census_row(imgr, y, wh, ww, sym, cr32, 0, nbits)
+        _census_row(imgl, y, wh, ww, sym, cl32, k0, nbits)
+        _census_row(imgr, y, wh, ww, sym, cr32, k0, nbits)
         crow32 = cr32[::-1].copy()
         cl = cl32.astype(np.uint64)  # for the few pixels near the borders (below)
         crow = crow32.astype(np.uint64)
@@ -378,7 +385,7 @@ def _cost_row(job, y, orow):
         cr = np.empty(W, np.uint64)
         lo = np.empty(W, np.uint32)
         for img, out, hi in ((imgl, cl, cl32), (imgr, cr, cr32)):
-            _census_row(img, y, wh, ww, sym, hi, 0, nbits - 32)
+            _census_row(img, y, wh, ww, sym, hi, k0, nbits - 32)
             _census_row(img, y, wh, ww, sym, lo, nbits - 32, nbits)
             for x in range(W):
                 out[x] = (np.uint64(hi[x]) << np.uint64(32)) | np.uint64(lo[x])
@@ -424,17 +431,17 @@ def _cost_row(job, y, orow):
 
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def cost_census_fused(job, out):
-    """:func:`census` of both images and :func:`cost_census` in one parallel loop over rows
-    (:func:`_cost_row`).
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def cost_census_rows(job, out, y0, y1):
+    """:func:`census` of both images and :func:`cost_census` for rows ``y0 .. y1 - 1`` of
+    `out` (:func:`_cost_row`; one task of :func:`depthkit.stereo._parallel.run_tasks`).
 
     Each row's census strings are only needed by that row's costs, so they are computed into
-    per-row buffers (the same values, computed once): one parallel region instead of three, no
-    census images in memory, and the strings are in cache when the costs read them.
+    per-row buffers (the same values, computed once): no census images in memory, and the
+    strings are in cache when the costs read them.
     """
-    for y in prange(out.shape[0]):
-        _cost_row(job, np.int64(y), out[y])  # int64 as in the single pass: one compilation
+    for y in range(y0, y1):
+        _cost_row(job, y, out[y])
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
@@ -621,7 +628,7 @@ def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey):
         dsub[x] = np.float32(min_disp + bd + off)
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _vstep(lm, l0, lp, c, p1v, limv, mprevv):
     """One SGM path update on LANES disparities: ``C + min(L[d], L[d+-1] + P1, min L + P2) - min L``
     from the previous pixel's path at ``d - 1`` (`lm`), ``d`` (`l0`) and ``d + 1`` (`lp`)."""
@@ -629,7 +636,7 @@ def _vstep(lm, l0, lp, c, p1v, limv, mprevv):
     return vsub(vadd(c, vmin(l0, t)), mprevv)
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _vpath(pf, po, c, p1v, limv, mprevv):
     """:func:`_vstep` with the previous path read from ``pf[po : po + LANES + 2]`` (``po + 1`` is
     the chunk's first disparity): three overlapping loads. For a path row written long before
@@ -640,7 +647,7 @@ def _vpath(pf, po, c, p1v, limv, mprevv):
                   mprevv)
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, diag, sums):
     """The paths of one row, walked in column direction `s` (+1 left to right, -1 back).
 
@@ -649,13 +656,18 @@ def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, 
     two diagonals (``diag``); every pixel updates all of them at once, LANES disparities at a time
     (see :mod:`._simd`). ``sums``: 0 stores their sum into the row's sums ``Sf``, 1 adds it, 2
     leaves ``Sf`` alone (only the row-to-row paths move on: the warm-up rows of
-    :func:`aggregate_single_pass`).
+    :func:`single_pass_band`). The flags are compile-time constants (``literally``): each
+    direction set is compiled once, without the branches of the others, which kept values alive
+    through the pixel loop and made it spill registers.
 
     Path rows are int16 with a stride ``D2 = LANES * ceil(D / LANES) + 2``: entry 0 and the entries
     past ``D`` hold the sentinel ``BIG`` (so the loads at ``d - 1`` and ``d + 1`` need no
     branches). The lanes past ``D`` of the last chunk get the cost ``BIG`` and so stay above
     every real path value: they never win a minimum and act as the sentinel for ``d = D - 1``.
     """
+    literally(horiz)
+    literally(vert)
+    literally(diag)
     D2 = Lbuf.shape[3]
     W = g.shape[0]
     D = Cf.shape[0] // W
@@ -757,133 +769,97 @@ def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, 
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _row_paths(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, diag, sums):
-    """:func:`_sweep_row` with the horizontal and the row-to-row paths. The direction flags
-    are constants in each call below, so LLVM compiles a copy without their branches (which
-    kept values alive through the pixel loop and made it spill registers)."""
-    if diag:
-        _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, True, True, True, sums)
-    else:
-        _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, True, True, False, sums)
+def _finish_row(C, y, Sr, wta, post):
+    """The WTA of a completed row of sums `Sr` (:func:`_wta_row`; ``wta`` is ``(min_disp, uniq,
+    subpix, dint, dsub, rkey)``), then, when ``post = (max_diff, rad, mode, out, fixed,
+    invalid)`` has an output with rows, the LR check and what follows it (:func:`_lr_row`)."""
+    min_disp, uniq, subpix, dint, dsub, rkey = wta
+    _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
+    max_diff, rad, mode, out, fixed, invalid = post
+    if out.shape[0] > 0:
+        _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _row_horizontal(Cf, Sf, g, p2lut, P1, s, Lbuf, Mbuf, hbuf):
-    """:func:`_sweep_row` with the horizontal path only, its sums stored."""
-    _sweep_row(Cf, Sf, g, g, p2lut, P1, s, Lbuf, Mbuf, 0, hbuf, True, False, False, 0)
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _row_warmup(Cf, Sf, g, gp, p2lut, P1, Lbuf, Mbuf, par, hbuf, diag):
-    """:func:`_sweep_row` with the row-to-row paths only and no sums (warm-up rows)."""
-    _sweep_row(Cf, Sf, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, False, True, diag, 2)
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, store, finalize,
-              min_disp, uniq, subpix, dint, dsub, rkey):
+def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, store,
+                   wta, post):
     """One sweep over rows ``ya, ya+step, ..., yb-step`` (step is +1 forward or -1 backward).
 
     Forward carries left->right, top-left, top and top-right, backward the mirrored four (with
     ``diag`` False only the horizontal and the vertical path), each row walked in the sweep's
-    column direction (:func:`_sweep_row`). Their sum is stored into ``S`` (``store``) or added
-    to it; ``finalize`` runs the WTA on each completed row.
+    column direction (:func:`_sweep_row`; ``Lbuf, Mbuf, hbuf`` its path buffers, see
+    :func:`depthkit.stereo.sgm.sweep_buffers`). ``store``: the first half of a sweep, which
+    computes each row's matching cost from the census ``job`` into ``C`` first (when ``job``'s
+    images have the image's size; :func:`_cost_row`) and stores its sums into ``S``. Otherwise
+    the sums are added, which completes the row: the WTA and the post-processing follow
+    (:func:`_finish_row`). :func:`depthkit.stereo.sgm.aggregate` runs the two sweeps as two
+    tasks in two phases.
     """
     H = C.shape[0]
+    make_cost = store and job[0].shape[0] == H
+    sums = 0 if store else 1
     for y in range(ya, yb, step):
+        if make_cost:
+            _cost_row(job, y, C[y])
         yp = y - step
         gp = guide[yp] if (yp >= 0 and yp < H) else guide[y]
-        _row_paths(C[y].reshape(-1), S[y].reshape(-1), guide[y], gp, p2lut, P1, step, Lbuf,
-                   Mbuf, (y * step) & 1, hbuf, diag, 0 if store else 1)
-        if finalize:
-            _wta_row(S[y], min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
+        Cf = C[y].reshape(-1)
+        Sf = S[y].reshape(-1)
+        par = (y * step) & 1
+        if diag:
+            _sweep_row(Cf, Sf, guide[y], gp, p2lut, P1, step, Lbuf, Mbuf, par, hbuf, True, True,
+                       True, sums)
+        else:
+            _sweep_row(Cf, Sf, guide[y], gp, p2lut, P1, step, Lbuf, Mbuf, par, hbuf, True, True,
+                       False, sums)
+        if not store:
+            _finish_row(C, y, S[y], wta, post)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _new_sweep_buffers(W, D):
-    """Path buffers for one sweep: int16 ``(2, 3, W + 2, D2)`` path rows, ``(2, 3, W + 2)``
-    their minimums and ``(2, D2)`` for the horizontal path, ``D2 = LANES * ceil(D / LANES) + 2``
-    (see :func:`_sweep_row`)."""
-    D2 = (D + LANES - 1) // LANES * LANES + 2
-    L = np.zeros((2, 3, W + 2, D2), np.int16)
-    L[:, :, :, 0] = BIG
-    L[:, :, :, D + 1:] = BIG
-    M = np.zeros((2, 3, W + 2), np.int16)
-    h = np.zeros((2, D2), np.int16)
-    h[:, 0] = BIG
-    h[:, D + 1:] = BIG
-    return L, M, h
+def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf, hbuf, Srow,
+                     crow, wta, post):
+    """3 or 5 paths (``diag``) in one pass down rows ``y0 .. y1 - 1``, with no sum volume.
 
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def aggregate(C, S, guide, p2lut, P1, diag, min_disp, uniq, subpix, dint, dsub, rkey):
-    """Both sweeps in two phases (see the module docstring); returns nothing, fills the outputs."""
-    H, W, D = C.shape
-    mid = H // 2
-    LF, MF, hF = _new_sweep_buffers(W, D)
-    LB, MB, hB = _new_sweep_buffers(W, D)
-    for phase in range(2):
-        for k in prange(2):
-            # sweep k: 0 forward (rows 0 -> H-1), 1 backward; phase 0 stores, phase 1 adds
-            fwd = k == 0
-            step = 1 if fwd else -1
-            first = phase == 0
-            if fwd:
-                ya = 0 if first else mid
-                yb = mid if first else H
-            else:
-                ya = H - 1 if first else mid - 1
-                yb = mid - 1 if first else -1
-            L = LF if fwd else LB
-            M = MF if fwd else MB
-            h = hF if fwd else hB
-            _agg_rows(C, S, guide, p2lut, P1, ya, yb, step, L, M, h, diag, first, not first,
-                      min_disp, uniq, subpix, dint, dsub, rkey)
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def aggregate_single_pass(C, job, guide, p2lut, P1, diag, min_disp, uniq, subpix, nbands,
-                          warmup, dint, dsub, rkey):
-    """3 or 5 paths (``diag``) in one pass down the image, with no sum volume.
-
-    Each row takes the right->left horizontal path first (its sums stored into a row buffer),
-    then the left->right, top and, with ``diag``, the top-left and top-right paths (added), and
-    the WTA on the finished row (as OpenCV's single-pass modes). The rows are cut into `nbands`
-    bands, one per parallel task, and each band starts its row-to-row paths `warmup` rows
-    above its first row (no sums, no WTA there), so they have settled where the band begins.
-    `nbands` is chosen from the image alone, so the result does not depend on the thread count.
+    Each row takes the right->left horizontal path first (its sums stored into the row buffer
+    ``Srow``), then the left->right, top and, with ``diag``, the top-left and top-right paths
+    (added), and the WTA and post-processing on the finished row (:func:`_finish_row`; as
+    OpenCV's single-pass modes). The row-to-row
+    paths start `warmup` rows above `y0` (no sums, no WTA there), so they have settled where the
+    band begins; :func:`depthkit.stereo.sgm.aggregate` runs the bands as parallel tasks.
 
     The matching cost comes from the volume `C`, or, when `C` has no rows, is computed row by
-    row from the census ``job`` (:func:`_cost_row`) just before its paths: no cost volume at
-    all, and each cost row is still in cache when the paths read it.
+    row from the census ``job`` (:func:`_cost_row`, into ``crow``) just before its paths: no
+    cost volume at all, and each cost row is still in cache when the paths read it.
     """
     H, W = guide.shape
     stream = C.shape[0] != H
-    D = job[7] if stream else C.shape[2]
-    for b in prange(nbands):
-        y0 = b * H // nbands
-        y1 = (b + 1) * H // nbands
-        L, M, h = _new_sweep_buffers(W, D)
-        Srow = np.empty(W * D, np.uint16)
-        crow = np.empty((W, D) if stream else (0, 0), np.uint8)
-        ys = max(0, y0 - warmup)
-        for y in range(ys, y1):
-            g = guide[y]
-            gp = guide[y - 1] if y > ys else g
-            if stream:
-                _cost_row(job, y, crow)
-                Cf = crow.reshape(-1)
+    D = Srow.shape[0] // W
+    ys = max(0, y0 - warmup)
+    for y in range(ys, y1):
+        g = guide[y]
+        gp = guide[y - 1] if y > ys else g
+        if stream:
+            _cost_row(job, y, crow)
+            Cf = crow.reshape(-1)
+        else:
+            Cf = C[y].reshape(-1)
+        par = (y - ys) & 1
+        if y < y0:
+            if diag:
+                _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, False, True,
+                           True, 2)
             else:
-                Cf = C[y].reshape(-1)
-            par = (y - ys) & 1
-            if y < y0:
-                _row_warmup(Cf, Srow, g, gp, p2lut, P1, L, M, par, h, diag)
-                continue
-            _row_horizontal(Cf, Srow, g, p2lut, P1, -1, L, M, h)
-            # np.int64(1), not a literal 1: the same compiled _row_paths as the two sweeps
-            _row_paths(Cf, Srow, g, gp, p2lut, P1, np.int64(1), L, M, par, h, diag,
-                       np.int64(1))
-            _wta_row(Srow.reshape(W, D), min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
+                _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, False, True,
+                           False, 2)
+            continue
+        _sweep_row(Cf, Srow, g, g, p2lut, P1, -1, Lbuf, Mbuf, 0, hbuf, True, False, False, 0)
+        if diag:
+            _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, True, True, True, 1)
+        else:
+            _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, True, True, False,
+                       1)
+        _finish_row(C, y, Srow.reshape(W, D), wta, post)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1003,57 +979,56 @@ def refine_subpixel(C, dint, disp, min_disp, rad, mode):
     return out
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def lr_subpix_fixed(C, dint, dsub, rkey, min_disp, max_diff, rad, mode, fixed, invalid):
-    """:func:`lr_check`, then :func:`refine_subpixel` (``rad > 0``), then the int16 1/16-pixel
-    copy of :func:`speckle_fixed` (when ``fixed`` has the image's shape), in one parallel pass.
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid):
+    """Row `y`: :func:`lr_check`, then :func:`refine_subpixel` (``rad > 0``), then the int16
+    1/16-pixel copy of :func:`speckle_fixed` (when ``fixed`` has rows), into ``out[y]``.
 
-    Gives exactly what the three kernels give one after another, with one parallel region and
-    one pass over the rows instead of three (each region start cost several ms on the loaded
-    benchmark machine).
+    Gives exactly what the three kernels give one after another. It needs only row `y` of the
+    WTA outputs (`rkey` x-reversed, as :func:`_wta_row` stores it) and rows ``y - rad .. y + rad``
+    of the costs, so the aggregation runs it on each row as soon as the row's WTA is done, while
+    the row is still in cache (``post`` of :func:`aggregate_rows`).
     """
-    H, W = dint.shape
+    W = dint.shape[1]
     D = C.shape[2]  # C is read only for the box fit (rad > 0); otherwise it may be empty
-    out = np.empty((H, W), np.float32)
-    want_fixed = fixed.shape[0] == H and fixed.shape[1] == W
+    want_fixed = fixed.shape[0] > 0
     s16 = np.float32(16.0)
     lim = np.float32(32767.0)
     Cf = C.reshape(-1)
-    for y in prange(H):
-        y0 = max(y - rad, 0)
-        y1 = min(y + rad + 1, H)
-        for x in range(W):
-            v = dsub[y, x]
-            d = np.int64(dint[y, x])
-            if max_diff >= 0 and d >= 0:
-                xf = np.float64(x) - np.float64(v)
-                x0 = np.int64(np.floor(xf))
-                agree = False
-                for xr in (x0, x0 + 1):
-                    if xr < 0 or xr >= W:
-                        continue
-                    k = rkey[y, xr]
-                    if k == np.uint32(0xFFFFFFFF):
-                        continue
-                    dr = np.int64(k & np.uint32(0xFFFF))
-                    if abs(dr - d) <= max_diff:
-                        agree = True
-                if not agree:
-                    v = np.float32(np.nan)
-            if rad > 0 and d > 0 and d < D - 1 and not np.isnan(v):
-                if rad == 1 and 0 < y < H - 1 and 0 < x < W - 1:
-                    off = _box_fit3(Cf, np.uint64(((y - 1) * W + x - 1) * D + d - 1),
-                                    np.uint64(D), np.uint64(W * D), mode)
-                else:
-                    off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), d, mode)
-                v = np.float32(min_disp + d + off)
-            out[y, x] = v
-            if want_fixed:
-                if np.isnan(v):
-                    fixed[y, x] = invalid
-                else:
-                    fixed[y, x] = np.int16(min(max(np.rint(v * s16), -lim), lim))
-    return out
+    H = C.shape[0]
+    y0 = max(y - rad, 0)
+    y1 = min(y + rad + 1, H)
+    for x in range(W):
+        v = dsub[y, x]
+        d = np.int64(dint[y, x])
+        if max_diff >= 0 and d >= 0:
+            xf = np.float64(x) - np.float64(v)
+            x0 = np.int64(np.floor(xf))
+            agree = False
+            for xr in (x0, x0 + 1):
+                if xr < 0 or xr >= W:
+                    continue
+                k = rkey[y, W - 1 - xr]
+                if k == np.uint32(0xFFFFFFFF):
+                    continue
+                dr = np.int64(k & np.uint32(0xFFFF))
+                if abs(dr - d) <= max_diff:
+                    agree = True
+            if not agree:
+                v = np.float32(np.nan)
+        if rad > 0 and d > 0 and d < D - 1 and not np.isnan(v):
+            if rad == 1 and 0 < y < H - 1 and 0 < x < W - 1:
+                off = _box_fit3(Cf, np.uint64(((y - 1) * W + x - 1) * D + d - 1),
+                                np.uint64(D), np.uint64(W * D), mode)
+            else:
+                off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), d, mode)
+            v = np.float32(min_disp + d + off)
+        out[y, x] = v
+        if want_fixed:
+            if np.isnan(v):
+                fixed[y, x] = invalid
+            else:
+                fixed[y, x] = np.int16(min(max(np.rint(v * s16), -lim), lim))
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)

@@ -12,7 +12,7 @@ from ..errors import ParameterError
 COSTS = ("census", "census_grad", "bt")
 SUBPIXEL = ("parabola", "equiangular", "none")
 PATHS = (3, 4, 5, 8)
-# path sets aggregated in one pass down the image with no sum volume (see K.aggregate_single_pass)
+# path sets aggregated in one pass down the image with no sum volume (see K.single_pass_band)
 SINGLE_PASS_PATHS = (3, 5)
 
 # Presets: fields that differ from the dataclass defaults (which are the `balanced` values).

@@ -10,6 +10,7 @@ import numpy as np
 from .._checks import check_image, check_same_size, to_gray
 from ..errors import ParameterError, ShapeError
 from . import _kernels as K
+from ._parallel import row_ranges, run_tasks
 from .params import SINGLE_PASS_PATHS, SGMParams
 
 log = logging.getLogger(__name__)
@@ -17,8 +18,10 @@ log = logging.getLogger(__name__)
 _SUBPIX_CODE = {"none": 0, "parabola": 1, "equiangular": 2}
 # OpenCV StereoSGBM mode -> paths (SGBM 5 and 3WAY 3 are single-pass there as here)
 _OPENCV_MODE_PATHS = {0: 5, 1: 8, 2: 3, 3: 4}
-_NO_IMAGE = np.zeros((1, 1), np.float32)
-# rows above a band where its row-to-row paths start (K.aggregate_single_pass)
+_NO_IMAGE = np.zeros((0, 0), np.float32)  # a census job with no images: the costs are in C
+# no post-processing in the aggregation tasks (K._finish_row): an output with no rows
+_NO_POST = (0, 0, 0, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.int16), np.int16(0))
+# rows above a band where its row-to-row paths start (K.single_pass_band)
 SINGLE_PASS_WARMUP = 16
 
 
@@ -66,8 +69,9 @@ def cost_volume(lf: np.ndarray, rf: np.ndarray, params: SGMParams,
         K.cost_bt(lf, _rev(rf), lol, hil, _rev(lor), _rev(hir), params.min_disparity, D,
                   params.bt_cap, params.bt_cap, out)
         return out
-    # census of both images and the Hamming costs in one parallel pass (K.cost_census_fused)
-    K.cost_census_fused(census_job(lf, rf, params), out)
+    # census of both images and the Hamming costs in one pass per band of rows
+    job = census_job(lf, rf, params)
+    run_tasks(K.cost_census_rows, [(job, out, y0, y1) for y0, y1 in row_ranges(H)])
     return out
 
 
@@ -258,28 +262,33 @@ class SGM:
         lf, rf = normalize_pair(left, right)
         rad = p.subpixel_window // 2 if p.subpixel != "none" else 0
         guide = K.guide_u8(lf)
-        if p.paths in SINGLE_PASS_PATHS and p.cost != "bt" and rad == 0:
-            # nothing reads the costs after the single pass: it computes them row by row
-            C = np.empty((0, 0, 0), np.uint8)
-            dint, dsub, rkey, _ = aggregate(C, guide, p, job=census_job(lf, rf, p))
-        else:
-            C, S = self._volumes(H, W, p.num_disparities)
-            C = cost_volume(lf, rf, p, out=C)
-            dint, dsub, rkey, S = aggregate(C, guide, p, S=S)
-            del S
-        # left-right check, box sub-pixel fit and the speckle filter's int16 copy in one pass
-        # (one parallel region instead of three: see K.lr_subpix_fixed)
+        # the left-right check, box sub-pixel fit and the speckle filter's int16 copy run in
+        # the aggregation tasks, on each row as soon as its WTA is done (K._finish_row)
         speckle = p.speckle_window_size > 0
         invalid = _speckle_invalid(p.min_disparity)
+        disp = np.empty((H, W), np.float32)
         fixed = np.empty((H, W) if speckle else (0, 0), np.int16)
-        disp = K.lr_subpix_fixed(C, dint, dsub, rkey, p.min_disparity, p.lr_max_diff, rad,
-                                 _SUBPIX_CODE[p.subpixel], fixed, invalid)
+        post = (p.lr_max_diff, rad, _SUBPIX_CODE[p.subpixel], disp, fixed, invalid)
+        job = census_job(lf, rf, p) if p.cost != "bt" else None
+        if p.paths in SINGLE_PASS_PATHS and job is not None and rad == 0:
+            # nothing reads the costs after the single pass: it computes them row by row
+            C = np.empty((0, 0, 0), np.uint8)
+            dint, dsub, rkey, _ = _aggregate(C, guide, p, None, job, post)
+        else:
+            C, S = self._volumes(H, W, p.num_disparities)
+            if job is None or p.paths in SINGLE_PASS_PATHS:
+                C = cost_volume(lf, rf, p, out=C)
+                job = None
+            # else the first phase of the sweeps computes the costs (K.aggregate_rows)
+            dint, dsub, rkey, S = _aggregate(C, guide, p, S, job, post)
+            del S
         del C
         if speckle:
             _filter_speckles(disp, fixed, invalid, p.speckle_window_size, p.speckle_range)
         disp = postprocess(disp, p, speckle=False)
         if not return_right:
             return disp
+        rkey = rkey[:, ::-1]
         dr = (rkey & np.uint32(0xFFFF)).astype(np.float32) + np.float32(p.min_disparity)
         dr[rkey == np.uint32(0xFFFFFFFF)] = np.nan
         return disp, dr
@@ -289,31 +298,81 @@ def aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | No
               job: tuple | None = None):
     """Path aggregation and the WTA.
 
-    For the single-pass paths (3 and 5), a census `job` (:func:`census_job`) makes the kernel
-    compute the costs row by row instead of reading the volume `C` (which may then be empty).
+    A census `job` (:func:`census_job`) makes the kernels compute the costs into `C` row by
+    row (the single-pass paths 3 and 5 only keep the current row, so `C` may then be empty).
 
     Returns ``(dint, dsub, rkey, S)``: winning disparity index (-1 = not unique), sub-pixel
     disparity (NaN = not unique), right-view packed keys ``(cost << 16) | d`` and the uint16
     aggregated cost volume (None for the single-pass path sets, 3 and 5, which keep no volume).
     """
+    dint, dsub, rkey, S = _aggregate(C, guide, p, S, job, _NO_POST)
+    return dint, dsub, np.ascontiguousarray(rkey[:, ::-1]), S
+
+
+def _aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | None,
+               job: tuple | None, post: tuple):
+    """:func:`aggregate` with the post-processing tuple of :func:`K._finish_row`, returning the
+    right view's keys x-reversed as the kernels store them."""
     H, W = guide.shape
     D = p.num_disparities
     dint = np.empty((H, W), np.int16)
     dsub = np.empty((H, W), np.float32)
     rkey = np.empty((H, W), np.uint32)
+    wta = (p.min_disparity, p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], dint, dsub, rkey)
+    if job is None:  # the costs are in C; the job only fixes the argument types
+        job = census_job(_NO_IMAGE, _NO_IMAGE, p)
     if p.paths in SINGLE_PASS_PATHS:
         S = None
-        if job is None:  # the costs come from C; the job only fixes the argument types
-            job = census_job(_NO_IMAGE, _NO_IMAGE, p)
-        K.aggregate_single_pass(C, job, guide, p2_table(p), p.P1, p.paths == 5, p.min_disparity,
-                                p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], single_pass_bands(H),
-                                SINGLE_PASS_WARMUP, dint, dsub, rkey)
+        single_pass(C, job, guide, p, single_pass_bands(H), SINGLE_PASS_WARMUP, wta, post)
     else:
         if S is None:
             S = np.empty((H, W, D), np.uint16)
-        K.aggregate(C, S, guide, p2_table(p), p.P1, p.paths == 8, p.min_disparity,
-                    p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], dint, dsub, rkey)
-    return dint, dsub, np.ascontiguousarray(rkey[:, ::-1]), S
+        lut = p2_table(p)
+        # two sweeps on two threads in two phases: forward on the top half while backward does
+        # the bottom half (each computes the rows' costs if the job has images, and stores its
+        # sums), then the halves swap (each adds, then runs the WTA and the post-processing on
+        # the rows it completes)
+        fwd, bwd = sweep_buffers(W, D), sweep_buffers(W, D)
+        mid = H // 2
+        for first in (True, False):
+            rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
+                ((mid, H, 1, fwd), (mid - 1, -1, -1, bwd))
+            run_tasks(K.aggregate_rows, [
+                (C, job, S, guide, lut, p.P1, ya, yb, step, *bufs, p.paths == 8, first, wta,
+                 post) for ya, yb, step, bufs in rows])
+    return dint, dsub, rkey, S
+
+
+def single_pass(C: np.ndarray, job: tuple, guide: np.ndarray, p: SGMParams, nbands: int,
+                warmup: int, wta: tuple, post: tuple) -> None:
+    """The single-pass paths (3 or 5) in `nbands` bands of rows run as parallel tasks, each
+    starting its row-to-row paths `warmup` rows above its first row (:func:`K.single_pass_band`;
+    `wta` and `post` as :func:`K._finish_row` takes them). The costs come from `C` or, when it
+    has no rows, from the census `job`."""
+    H, W = guide.shape
+    D = p.num_disparities
+    stream = C.shape[0] != H
+    lut = p2_table(p)
+    run_tasks(K.single_pass_band, [
+        (C, job, guide, lut, p.P1, p.paths == 5, y0, y1, warmup, *sweep_buffers(W, D),
+         np.empty(W * D, np.uint16), np.empty((W, D) if stream else (0, 0), np.uint8), wta,
+         post) for y0, y1 in row_ranges(H, nbands)])
+
+
+def sweep_buffers(W: int, D: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Path buffers of one sweep (:func:`K._sweep_row`): int16 ``(2, 3, W + 2, D2)`` path rows
+    (previous and current row, three directions), ``(2, 3, W + 2)`` their minimums and
+    ``(2, D2)`` for the horizontal path, ``D2 = LANES * ceil(D / LANES) + 2``. Entry 0 and the
+    entries past ``D`` of every path row hold the sentinel ``BIG``."""
+    D2 = -(-D // K.LANES) * K.LANES + 2
+    L = np.zeros((2, 3, W + 2, D2), np.int16)
+    L[..., 0] = K.BIG
+    L[..., D + 1:] = K.BIG
+    M = np.zeros((2, 3, W + 2), np.int16)
+    h = np.zeros((2, D2), np.int16)
+    h[:, 0] = K.BIG
+    h[:, D + 1:] = K.BIG
+    return L, M, h
 
 
 def single_pass_bands(height: int) -> int:

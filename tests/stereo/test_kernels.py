@@ -85,9 +85,9 @@ def test_single_pass_aggregation_matches_reference(rng, paths, shape):
         dint = np.empty((H, W), np.int16)
         dsub = np.empty((H, W), np.float32)
         rkey = np.empty((H, W), np.uint32)
-        K.aggregate_single_pass(C, S.census_job(S._NO_IMAGE, S._NO_IMAGE, p), guide, lut,
-                                p.P1, paths == 5, 0, p.uniqueness_ratio,
-                                S._SUBPIX_CODE[p.subpixel], nbands, warmup, dint, dsub, rkey)
+        wta = (0, p.uniqueness_ratio, S._SUBPIX_CODE[p.subpixel], dint, dsub, rkey)
+        S.single_pass(C, S.census_job(S._NO_IMAGE, S._NO_IMAGE, p), guide, p, nbands, warmup,
+                      wta, S._NO_POST)
         return dint, dsub, np.ascontiguousarray(rkey[:, ::-1])
 
     # one band, or bands whose warm-up reaches the top: exactly the reference
@@ -105,17 +105,25 @@ def test_single_pass_aggregation_matches_reference(rng, paths, shape):
     np.testing.assert_array_equal(got[0], run(S.single_pass_bands(H), S.SINGLE_PASS_WARMUP)[0])
 
 
-@pytest.mark.parametrize(("cost", "D", "min_disp"), [("census", 40, 0), ("census_grad", 21, 2)])
-def test_single_pass_streamed_costs_equal_the_volume(rng, cost, D, min_disp):
-    """Costs computed row by row inside the single pass == the cost volume's."""
-    a, b = _pair(rng, h=300, w=97, levels=40)  # tall enough for several bands
-    p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, paths=5)
+@pytest.mark.parametrize(("cost", "D", "min_disp", "paths"),
+                         [("census", 40, 0, 5), ("census_grad", 21, 2, 3), ("census", 40, 0, 4),
+                          ("census_grad", 21, 2, 8)])
+def test_costs_computed_inside_the_aggregation_equal_the_volume(rng, cost, D, min_disp, paths):
+    """Costs computed row by row inside the single pass (no volume), or by the first phase of
+    the two sweeps (into the volume) == the cost volume computed first."""
+    a, b = _pair(rng, h=301, w=97, levels=40)  # tall enough for several bands
+    p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, paths=paths)
     guide = K.guide_u8(a)
-    want = S.aggregate(S.cost_volume(a, b, p), guide, p)
-    got = S.aggregate(np.empty((0, 0, 0), np.uint8), guide, p, job=S.census_job(a, b, p))
-    assert S.single_pass_bands(300) > 1
-    for g, w in zip(got[:3], want[:3]):
+    C = S.cost_volume(a, b, p)
+    want = S.aggregate(C, guide, p)
+    single = paths in (3, 5)
+    C2 = np.empty((0, 0, 0) if single else C.shape, np.uint8)
+    got = S.aggregate(C2, guide, p, job=S.census_job(a, b, p))
+    assert S.single_pass_bands(301) > 1
+    for g, w in zip(got, want):
         np.testing.assert_array_equal(g, w)
+    if not single:
+        np.testing.assert_array_equal(C2, C)
 
 
 @pytest.mark.parametrize("min_disp", [0, 4, -3])
@@ -214,7 +222,7 @@ def test_remove_speckles_matches_numpy(rng, min_disp):
                           ((9, 7), 2, "census", 45), ((5, 5), -1, "census", 32),
                           ((5, 5), 0, "census", 45)])
 def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost, D):
-    """cost_census_fused (per-row census inside the cost loop) == census + cost_census."""
+    """cost_census_rows (per-row census inside the cost loop) == census + cost_census."""
     a, b = _pair(rng, h=13, w=97, levels=6)
     ww, wh = win
     p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, census_window=win)
@@ -254,28 +262,30 @@ def test_symmetric_census_cost_matches_reference(rng, win, D, min_disp, cost):
     np.testing.assert_array_equal(got, want)
 
 
+@pytest.mark.parametrize("paths", [4, 5])
 @pytest.mark.parametrize(("max_diff", "rad", "code"), [(1, 1, 2), (0, 2, 1), (-1, 1, 2), (2, 0, 1)])
-def test_fused_lr_subpix_fixed_equals_separate_kernels(rng, max_diff, rad, code):
-    """lr_subpix_fixed == lr_check, then refine_subpixel, then speckle_fixed's int16 copy."""
+def test_fused_lr_subpix_fixed_equals_separate_kernels(rng, paths, max_diff, rad, code):
+    """The post-processing in the aggregation tasks (K._lr_row) == lr_check, then
+    refine_subpixel, then speckle_fixed's int16 copy."""
     H, W, D = 9, 26, 8
     C = rng.integers(0, 40, (H, W, D)).astype(np.uint8)
-    p = SGMParams(num_disparities=D, uniqueness_ratio=10)
-    dint, dsub, rkey, _ = S.aggregate(C, np.zeros((H, W), np.uint8), p)
-    inv = np.int16(-48)
-    fixed = np.empty((H, W), np.int16)
-    got = K.lr_subpix_fixed(C, dint, dsub, rkey, -2, max_diff, rad, code, fixed, inv)
+    guide = rng.integers(0, 256, (H, W)).astype(np.uint8)
+    p = SGMParams(num_disparities=D, min_disparity=-2, uniqueness_ratio=10, paths=paths)
+    dint, dsub, rkey, _ = S.aggregate(C, guide, p)
     want = K.lr_check(dint, dsub, rkey, -2, max_diff)
     if rad > 0:
         want = K.refine_subpixel(C, dint, want, -2, rad, code)
-    np.testing.assert_array_equal(got, want)
     want_fixed = np.empty((H, W), np.int16)
+    inv = np.int16(-48)
     K.speckle_fixed(want, want_fixed, inv, False)
-    np.testing.assert_array_equal(fixed, want_fixed)
+    for with_fixed in (True, False):
+        got = np.full((H, W), -7.0, np.float32)
+        fixed = np.zeros((H, W) if with_fixed else (0, 0), np.int16)
+        S._aggregate(C, guide, p, None, None, (max_diff, rad, code, got, fixed, inv))
+        np.testing.assert_array_equal(got, want)
+        if with_fixed:
+            np.testing.assert_array_equal(fixed, want_fixed)
     assert np.isnan(got).any() and not np.isnan(got).all()
-    # no int16 copy wanted: an empty `fixed` is left alone
-    got2 = K.lr_subpix_fixed(C, dint, dsub, rkey, -2, max_diff, rad, code,
-                             np.empty((0, 0), np.int16), inv)
-    np.testing.assert_array_equal(got2, want)
 
 
 def test_guide_matches_numpy(rng):
