@@ -23,3 +23,4 @@ def warmup() -> None:
         SGM(8, preset=preset).compute(a, b)
     SGM(8, cost="bt", median=True, fill=True, occlusion_fill=True).compute(a, b)
     SGM(8, paths=5).compute(a, b)
+    SGM(8, paths=16).compute(a, b)

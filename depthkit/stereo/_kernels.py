@@ -26,6 +26,9 @@ Stages and data layout
    whichever sweep completes a row also runs the winner-takes-all on it while it is still in
    cache (left disparity with uniqueness and sub-pixel offset, and the right view's disparity
    by the diagonal search, so no second aggregation), then the post-processing of step 4.
+   16 paths add two sweeps of the eight knight-move paths (``aggregate_knight_rows``: from
+   the previous row two columns away and from two rows back one column away, the latter in a
+   ring of three row buffers), in the same two phases.
    ``single_pass_band`` (3 or 5 paths) goes down a band of rows once: per row its costs, the
    right->left path into a row of sums, then the left->right, top (and top diagonal) paths
    added, then the WTA and step 4, with no cost or sum volume. Its bands start their
@@ -782,7 +785,7 @@ def _finish_row(C, y, Sr, wta, post):
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, store,
-                   wta, post):
+                   finalize, wta, post):
     """One sweep over rows ``ya, ya+step, ..., yb-step`` (step is +1 forward or -1 backward).
 
     Forward carries left->right, top-left, top and top-right, backward the mirrored four (with
@@ -791,9 +794,9 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
     :func:`depthkit.stereo.sgm.sweep_buffers`). ``store``: the first half of a sweep, which
     computes each row's matching cost from the census ``job`` into ``C`` first (when ``job``'s
     images have the image's size; :func:`_cost_row`) and stores its sums into ``S``. Otherwise
-    the sums are added, which completes the row: the WTA and the post-processing follow
-    (:func:`_finish_row`). :func:`depthkit.stereo.sgm.aggregate` runs the two sweeps as two
-    tasks in two phases.
+    the sums are added, and with ``finalize`` that completes the row: the WTA and the
+    post-processing follow (:func:`_finish_row`). :func:`depthkit.stereo.sgm.aggregate` runs
+    the two sweeps as two tasks in two phases.
     """
     H = C.shape[0]
     make_cost = store and job[0].shape[0] == H
@@ -812,7 +815,118 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
         else:
             _sweep_row(Cf, Sf, guide[y], gp, p2lut, P1, step, Lbuf, Mbuf, par, hbuf, True, True,
                        False, sums)
-        if not store:
+        if finalize:
+            _finish_row(C, y, S[y], wta, post)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _knight_row(Cf, Sf, g, gp, gpp, p2lut, P1, s, Lab, Mab, par, Lcd, Mcd, rp, rc):
+    """The four knight-move paths of one row (the other half of 16 paths), walked in column
+    direction `s`, their sum added into the row's sums ``Sf``.
+
+    Seen from a forward sweep (``s = +1``, rows top to bottom) they come from the previous row
+    at ``x - 2`` and ``x + 2`` (``Lab[par]``, minimums ``Mab[par]``, guide row ``gp``) and from
+    two rows back at ``x - 1`` and ``x + 1`` (``Lcd[rp]``, ``Mcd[rp]``, guide row ``gpp``); the
+    backward sweep mirrors them. This row's paths go to ``Lab[1 - par]`` and ``Lcd[rc]`` (a ring
+    of three rows). Buffers as in :func:`_sweep_row` with two padding columns on each side
+    (:func:`depthkit.stereo.sgm.knight_buffers`).
+    """
+    D2 = Lab.shape[3]
+    W = g.shape[0]
+    D = Cf.shape[0] // W
+    nfull = D // LANES
+    tail = D - nfull * LANES
+    nchunk = nfull + (1 if tail > 0 else 0)
+    p1v = vsplat(np.int16(P1))
+    bigv = vsplat(np.int16(BIG))
+    plane = (W + 4) * D2
+    Lp = Lab[par].reshape(-1)
+    Lc = Lab[1 - par].reshape(-1)
+    Rp = Lcd[rp].reshape(-1)
+    Rc = Lcd[rc].reshape(-1)
+    Mp = Mab[par]
+    Mc = Mab[1 - par]
+    Np = Mcd[rp]
+    Nc = Mcd[rc]
+    for i in range(W):
+        x = i if s > 0 else W - 1 - i
+        xi = x + 2
+        gx = np.int64(g[x])
+        xa = min(max(x - 2 * s, 0), W - 1)
+        xb = min(max(x + 2 * s, 0), W - 1)
+        xc = min(max(x - s, 0), W - 1)
+        xd = min(max(x + s, 0), W - 1)
+        ma = Mp[0, xi - 2 * s]
+        mb = Mp[1, xi + 2 * s]
+        mc = Np[0, xi - s]
+        md = Np[1, xi + s]
+        lima = vsplat(np.int16(ma + p2lut[abs(gx - np.int64(gp[xa]))]))
+        limb = vsplat(np.int16(mb + p2lut[abs(gx - np.int64(gp[xb]))]))
+        limc = vsplat(np.int16(mc + p2lut[abs(gx - np.int64(gpp[xc]))]))
+        limd = vsplat(np.int16(md + p2lut[abs(gx - np.int64(gpp[xd]))]))
+        mav = vsplat(ma)
+        mbv = vsplat(mb)
+        mcv = vsplat(mc)
+        mdv = vsplat(md)
+        apo = np.uint64((xi - 2 * s) * D2)
+        bpo = np.uint64(plane + (xi + 2 * s) * D2)
+        cpo = np.uint64((xi - s) * D2)
+        dpo = np.uint64(plane + (xi + s) * D2)
+        aco = np.uint64(xi * D2 + 1)
+        bco = np.uint64(plane + xi * D2 + 1)
+        co = np.uint64(x * D)
+        na = bigv
+        nb = bigv
+        nc = bigv
+        nd = bigv
+        for k in range(nchunk):
+            ko = np.uint64(k * LANES)
+            full = k < nfull
+            if full:
+                c = vload(Cf, co + ko)
+            else:
+                c = vload_n(Cf, co + ko, tail, np.int16(BIG))
+            va = _vpath(Lp, apo + ko, c, p1v, lima, mav)
+            vstore(Lc, aco + ko, va)
+            na = vmin(na, va)
+            vb = _vpath(Lp, bpo + ko, c, p1v, limb, mbv)
+            vstore(Lc, bco + ko, vb)
+            nb = vmin(nb, vb)
+            vc = _vpath(Rp, cpo + ko, c, p1v, limc, mcv)
+            vstore(Rc, aco + ko, vc)
+            nc = vmin(nc, vc)
+            vd = _vpath(Rp, dpo + ko, c, p1v, limd, mdv)
+            vstore(Rc, bco + ko, vd)
+            nd = vmin(nd, vd)
+            acc = vadd(vadd(va, vb), vadd(vc, vd))
+            if full:
+                vstore(Sf, co + ko, vadd(acc, vload(Sf, co + ko)))
+            else:
+                vstore_n(Sf, co + ko, vadd(acc, vload_n(Sf, co + ko, tail, np.int16(0))), tail)
+        Mc[0, xi] = vhmin(na)
+        Mc[1, xi] = vhmin(nb)
+        Nc[0, xi] = vhmin(nc)
+        Nc[1, xi] = vhmin(nd)
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def aggregate_knight_rows(C, S, guide, p2lut, P1, ya, yb, step, Lab, Mab, Lcd, Mcd, finalize,
+                          wta, post):
+    """One sweep of the knight-move paths (:func:`_knight_row`) over rows ``ya, ya+step, ...,
+    yb-step``, adding into ``S``; with ``finalize`` the WTA and the post-processing follow on
+    each row (:func:`_finish_row`). The 16-path aggregation runs these sweeps after the 8-path
+    ones, in the same two phases."""
+    H = C.shape[0]
+    for y in range(ya, yb, step):
+        yp = y - step
+        ypp = y - 2 * step
+        g = guide[y]
+        gp = guide[yp] if (yp >= 0 and yp < H) else g
+        gpp = guide[ypp] if (ypp >= 0 and ypp < H) else g
+        t = y * step
+        _knight_row(C[y].reshape(-1), S[y].reshape(-1), g, gp, gpp, p2lut, P1, step, Lab, Mab,
+                    t & 1, Lcd, Mcd, (t - 2) % 3, t % 3)
+        if finalize:
             _finish_row(C, y, S[y], wta, post)
 
 

@@ -108,7 +108,7 @@ def _xgrad(img: np.ndarray) -> np.ndarray:
 
 
 class SGM:
-    """Semi-Global Matching on rectified pairs (census cost, 3/4/5/8 paths, LR check, filters).
+    """Semi-Global Matching on rectified pairs (census cost, 3/4/5/8/16 paths, LR check, filters).
 
     Parameters
     ----------
@@ -328,18 +328,27 @@ def _aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | N
         if S is None:
             S = np.empty((H, W, D), np.uint16)
         lut = p2_table(p)
+        knight = p.paths == 16
         # two sweeps on two threads in two phases: forward on the top half while backward does
         # the bottom half (each computes the rows' costs if the job has images, and stores its
         # sums), then the halves swap (each adds, then runs the WTA and the post-processing on
-        # the rows it completes)
+        # the rows it completes); 16 paths add the knight-move sweeps in two more phases
         fwd, bwd = sweep_buffers(W, D), sweep_buffers(W, D)
         mid = H // 2
         for first in (True, False):
             rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
                 ((mid, H, 1, fwd), (mid - 1, -1, -1, bwd))
             run_tasks(K.aggregate_rows, [
-                (C, job, S, guide, lut, p.P1, ya, yb, step, *bufs, p.paths == 8, first, wta,
-                 post) for ya, yb, step, bufs in rows])
+                (C, job, S, guide, lut, p.P1, ya, yb, step, *bufs, p.paths != 4, first,
+                 not (first or knight), wta, post) for ya, yb, step, bufs in rows])
+        if knight:
+            fwd, bwd = knight_buffers(W, D), knight_buffers(W, D)
+            for first in (True, False):
+                rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
+                    ((mid, H, 1, fwd), (mid - 1, -1, -1, bwd))
+                run_tasks(K.aggregate_knight_rows, [
+                    (C, S, guide, lut, p.P1, ya, yb, step, *bufs, not first, wta, post)
+                    for ya, yb, step, bufs in rows])
     return dint, dsub, rkey, S
 
 
@@ -373,6 +382,21 @@ def sweep_buffers(W: int, D: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     h[:, 0] = K.BIG
     h[:, D + 1:] = K.BIG
     return L, M, h
+
+
+def knight_buffers(W: int, D: int) -> tuple[np.ndarray, ...]:
+    """Path buffers of one knight-move sweep (:func:`K._knight_row`): int16 ``(2, 2, W + 4, D2)``
+    path rows of the two paths from the previous row and ``(3, 2, W + 4, D2)`` of the two from
+    two rows back (a ring of three rows), each with their minimums; sentinels as in
+    :func:`sweep_buffers`, two padding columns on each side."""
+    D2 = -(-D // K.LANES) * K.LANES + 2
+    out = []
+    for rows in (2, 3):
+        L = np.zeros((rows, 2, W + 4, D2), np.int16)
+        L[..., 0] = K.BIG
+        L[..., D + 1:] = K.BIG
+        out += [L, np.zeros((rows, 2, W + 4), np.int16)]
+    return tuple(out)
 
 
 def single_pass_bands(height: int) -> int:

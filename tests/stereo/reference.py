@@ -102,8 +102,10 @@ def _directions(paths: int):
         dirs = [(0, -1), (0, 1), (-1, 0)]
         return dirs + [(-1, -1), (-1, 1)] if paths == 5 else dirs
     dirs = [(0, -1), (0, 1), (-1, 0), (1, 0)]
-    if paths == 8:
+    if paths >= 8:
         dirs += [(-1, -1), (-1, 1), (1, 1), (1, -1)]
+    if paths == 16:
+        dirs += [(-1, -2), (-1, 2), (-2, -1), (-2, 1), (1, 2), (1, -2), (2, 1), (2, -1)]
     return dirs
 
 

@@ -47,7 +47,7 @@ def test_cost_volume_matches_reference(rng, min_disp, cost):
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.parametrize("paths", [4, 8])
+@pytest.mark.parametrize("paths", [4, 8, 16])
 @pytest.mark.parametrize("p2_adapt", [0.0, 10.0])
 # (6, 37, 9): wider than 2 x 16 columns, so the WTA visits them in its interleaved order;
 # D = 40 and 64: whole vector chunks (with and without a partial one)
@@ -107,7 +107,7 @@ def test_single_pass_aggregation_matches_reference(rng, paths, shape):
 
 @pytest.mark.parametrize(("cost", "D", "min_disp", "paths"),
                          [("census", 40, 0, 5), ("census_grad", 21, 2, 3), ("census", 40, 0, 4),
-                          ("census_grad", 21, 2, 8)])
+                          ("census_grad", 21, 2, 8), ("census", 33, -1, 16)])
 def test_costs_computed_inside_the_aggregation_equal_the_volume(rng, cost, D, min_disp, paths):
     """Costs computed row by row inside the single pass (no volume), or by the first phase of
     the two sweeps (into the volume) == the cost volume computed first."""
