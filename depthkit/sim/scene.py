@@ -346,9 +346,10 @@ class Scene:
         """Open3D's ``cast_rays`` on (N, 6) float32 rays -> dict of numpy arrays (`keys`).
 
         Large batches are cast in parallel, one chunk per thread (numba's thread count), each
-        on one Open3D thread so that nothing is oversubscribed (Open3D 0.20 casts one batch on
-        about one core here); results do not depend on the split (every ray is cast on its
-        own).
+        on one Open3D thread so that nothing is oversubscribed; small ones on at most that many
+        Open3D threads (its default, every core, made two single-threaded worker processes
+        fight over the cores: local:2 ran at 1.55x local:1). Results do not depend on the
+        split (every ray is cast on its own).
         """
         o3d = require("open3d")
         sc = self._o3d_scene if self._o3d_scene is not None else self._build()
@@ -356,7 +357,9 @@ class Scene:
         n = rays.shape[0]
         k = min(_cast_threads(), max(1, n // CAST_SPLIT_MIN_RAYS))
         if k <= 1:
-            res = sc.cast_rays(o3d.core.Tensor.from_numpy(rays))
+            # Open3D would use every core: keep to the thread budget (a worker process of
+            # `--workers` or a Dask cluster has one thread, and N of them share N cores)
+            res = sc.cast_rays(o3d.core.Tensor.from_numpy(rays), nthreads=_cast_threads())
             return {key: res[key].numpy() for key in keys}
         bounds = np.linspace(0, n, k + 1).astype(int)
         parts = list(_cast_pool().map(
