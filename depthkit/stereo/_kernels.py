@@ -775,12 +775,14 @@ def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, 
 def _finish_row(C, y, Sr, wta, post):
     """The WTA of a completed row of sums `Sr` (:func:`_wta_row`; ``wta`` is ``(min_disp, uniq,
     subpix, dint, dsub, rkey)``), then, when ``post = (max_diff, rad, mode, out, fixed,
-    invalid)`` has an output with rows, the LR check and what follows it (:func:`_lr_row`)."""
+    invalid, trunc_max)`` has an output with rows, the LR check and what follows it
+    (:func:`_lr_row`)."""
     min_disp, uniq, subpix, dint, dsub, rkey = wta
     _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
-    max_diff, rad, mode, out, fixed, invalid = post
+    max_diff, rad, mode, out, fixed, invalid, trunc_max = post
     if out.shape[0] > 0:
-        _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid)
+        _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
+                trunc_max)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -1094,7 +1096,8 @@ def refine_subpixel(C, dint, disp, min_disp, rad, mode):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid):
+def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
+            trunc_max):
     """Row `y`: :func:`lr_check`, then :func:`refine_subpixel` (``rad > 0``), then the int16
     1/16-pixel copy of :func:`speckle_fixed` (when ``fixed`` has rows), into ``out[y]``.
 
@@ -1102,6 +1105,11 @@ def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, i
     WTA outputs (`rkey` x-reversed, as :func:`_wta_row` stores it) and rows ``y - rad .. y + rad``
     of the costs, so the aggregation runs it on each row as soon as the row's WTA is done, while
     the row is still in cache (``post`` of :func:`aggregate_rows`).
+
+    Where the disparity range runs off the right image (``x - min_disp < D - 1``) the true
+    match may lie outside it, and the winner is only the best of the wrong candidates: there,
+    with ``rad > 0`` and ``trunc_max > 0``, a winner whose mean matching cost over the box
+    exceeds ``trunc_max`` is invalid (before the sub-pixel fit).
     """
     W = dint.shape[1]
     D = C.shape[2]  # C is read only for the box fit (rad > 0); otherwise it may be empty
@@ -1129,6 +1137,17 @@ def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, i
                 if abs(dr - d) <= max_diff:
                     agree = True
             if not agree:
+                v = np.float32(np.nan)
+        if trunc_max > 0.0 and rad > 0 and d >= 0 and x - min_disp + 1 < D and not np.isnan(v):
+            # box pixels whose right pixel at this disparity is outside hold the "no match"
+            # cost, not a measured one: left out
+            tot = 0
+            n = 0
+            for yy in range(y0, y1):
+                for xx in range(max(x - rad, min_disp + d, 0), min(x + rad + 1, W)):
+                    tot += np.int64(C[yy, xx, d])
+                    n += 1
+            if tot > trunc_max * n:
                 v = np.float32(np.nan)
         if rad > 0 and d > 0 and d < D - 1 and not np.isnan(v):
             if rad == 1 and 0 < y < H - 1 and 0 < x < W - 1:

@@ -20,7 +20,7 @@ _SUBPIX_CODE = {"none": 0, "parabola": 1, "equiangular": 2}
 _OPENCV_MODE_PATHS = {0: 5, 1: 8, 2: 3, 3: 4}
 _NO_IMAGE = np.zeros((0, 0), np.float32)  # a census job with no images: the costs are in C
 # no post-processing in the aggregation tasks (K._finish_row): an output with no rows
-_NO_POST = (0, 0, 0, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.int16), np.int16(0))
+_NO_POST = (0, 0, 0, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.int16), np.int16(0), 0.0)
 # rows above a band where its row-to-row paths start (K.single_pass_band)
 SINGLE_PASS_WARMUP = 16
 
@@ -268,8 +268,10 @@ class SGM:
         invalid = _speckle_invalid(p.min_disparity)
         disp = np.empty((H, W), np.float32)
         fixed = np.empty((H, W) if speckle else (0, 0), np.int16)
-        post = (p.lr_max_diff, rad, _SUBPIX_CODE[p.subpixel], disp, fixed, invalid)
         job = census_job(lf, rf, p) if p.cost != "bt" else None
+        max_cost = p.bt_cap if job is None else job[10]  # the cost of "no match"
+        post = (p.lr_max_diff, rad, _SUBPIX_CODE[p.subpixel], disp, fixed, invalid,
+                float(p.truncated_max_cost * max_cost))
         if p.paths in SINGLE_PASS_PATHS and job is not None and rad == 0:
             # nothing reads the costs after the single pass: it computes them row by row
             C = np.empty((0, 0, 0), np.uint8)

@@ -281,7 +281,7 @@ def test_fused_lr_subpix_fixed_equals_separate_kernels(rng, paths, max_diff, rad
     for with_fixed in (True, False):
         got = np.full((H, W), -7.0, np.float32)
         fixed = np.zeros((H, W) if with_fixed else (0, 0), np.int16)
-        S._aggregate(C, guide, p, None, None, (max_diff, rad, code, got, fixed, inv))
+        S._aggregate(C, guide, p, None, None, (max_diff, rad, code, got, fixed, inv, 0.0))
         np.testing.assert_array_equal(got, want)
         if with_fixed:
             np.testing.assert_array_equal(fixed, want_fixed)

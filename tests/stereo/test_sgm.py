@@ -42,6 +42,28 @@ def test_subpixel_shift_recovered(rng, shift):
     assert np.nanmean(np.abs(core - shift)) < 0.2
 
 
+@pytest.mark.parametrize("preset", ["balanced", "quality"])
+def test_matches_off_the_right_image_are_rejected(rng, preset):
+    """Left pixels x < d have no right counterpart; their winners are wrong. The truncated-range
+    cost test removes most of them and leaves the matchable pixels of the truncated range."""
+    import cv2
+
+    H, W, s, D = 48, 140, 20, 32
+    tex = cv2.GaussianBlur((rng.random((H, W + s)) * 255).astype(np.float32), (0, 0), 1.0)
+    left, right = tex[:, :W].copy(), tex[:, s:s + W].copy()  # disparity s everywhere
+    out = {}
+    for tm in (0.0, 0.35):
+        d = SGM(D, preset=preset, truncated_max_cost=tm, speckle_window_size=0).compute(left,
+                                                                                       right)
+        strip, zone = d[:, :s], d[:, s:]
+        wrong = np.isfinite(strip) & (np.abs(strip - s) > 1)
+        out[tm] = wrong.sum(), (np.abs(zone[:, :D - s] - s) < 1).mean(), np.isfinite(zone)
+    assert out[0.0][0] > 60  # without the test, the strip is full of wrong estimates
+    assert out[0.35][0] < 0.7 * out[0.0][0]
+    assert out[0.0][1] > 0.9  # x in [s, D): truncated range, the true match inside it
+    np.testing.assert_array_equal(out[0.35][2], out[0.0][2])  # x >= s: nothing removed
+
+
 def test_brightness_contrast_change_does_not_change_census_cost(rng):
     left, right = _shifted_pair(rng, 40, 64, 4.0)
     left = np.round(left)
