@@ -21,17 +21,18 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numba
 
-_pool: ThreadPoolExecutor | None = None
+_pool: list = [None, None]  # [pid, ThreadPoolExecutor]
 _pool_lock = threading.Lock()
 
 
 def _executor() -> ThreadPoolExecutor:
-    global _pool
+    """The shared pool, made again in a forked child (whose copy has no threads)."""
     with _pool_lock:
-        if _pool is None:
+        if _pool[0] != os.getpid():
             n = max(numba.config.NUMBA_NUM_THREADS, os.cpu_count() or 1)
-            _pool = ThreadPoolExecutor(max_workers=n, thread_name_prefix="depthkit-sgm")
-        return _pool
+            _pool[:] = [os.getpid(),
+                        ThreadPoolExecutor(max_workers=n, thread_name_prefix="depthkit-sgm")]
+        return _pool[1]
 
 
 def run_tasks(fn: Callable, tasks: Sequence[tuple]) -> None:

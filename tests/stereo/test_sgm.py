@@ -300,3 +300,58 @@ def test_bad_inputs(rng):
         m.compute(a.astype(np.int32), a.astype(np.int32))
     with pytest.raises(ShapeError, match="numpy array"):
         m.compute(a.tolist(), a)
+
+
+def test_parallel_tasks_run_on_several_threads_and_after_fork(rng):
+    """The SGM kernels' tasks run on the thread budget's threads, re-raise errors, and still run
+    in parallel in a forked child (whose copy of the pool has no threads)."""
+    import multiprocessing
+    import threading
+
+    import numba
+
+    from depthkit.stereo._parallel import row_ranges, run_tasks
+
+    assert row_ranges(10, 3) == [(0, 3), (3, 6), (6, 10)]
+    assert row_ranges(2, 8) == [(0, 1), (1, 2)]
+    seen = set()
+    barrier = threading.Barrier(2, timeout=20)
+
+    def task(i):
+        seen.add(threading.get_ident())
+        barrier.wait()  # both threads must be running at once
+
+    old = numba.get_num_threads()
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs 2 numba threads")
+    numba.set_num_threads(2)
+    try:
+        run_tasks(task, [(0,), (1,)])
+        assert len(seen) == 2
+        with pytest.raises(ZeroDivisionError):
+            run_tasks(lambda i: 1 / i, [(1,), (0,), (2,)])
+        if "fork" in multiprocessing.get_all_start_methods():
+            ctx = multiprocessing.get_context("fork")
+            with ctx.Pool(1) as pool:
+                assert pool.apply(_two_threads_in_child) == 2
+    finally:
+        numba.set_num_threads(old)
+
+
+def _two_threads_in_child() -> int:
+    import threading
+
+    import numba
+
+    from depthkit.stereo._parallel import run_tasks
+
+    numba.set_num_threads(2)
+    seen = set()
+    barrier = threading.Barrier(2, timeout=20)
+
+    def task(i):
+        seen.add(threading.get_ident())
+        barrier.wait()
+
+    run_tasks(task, [(0,), (1,)])
+    return len(seen)
