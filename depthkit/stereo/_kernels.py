@@ -43,7 +43,7 @@ Parallelism: the big kernels work on a range of rows and run as tasks on Python 
 (:mod:`._parallel`; they release the GIL) instead of ``prange`` loops. Numba compiles each
 ``prange`` loop as a further function and optimises every kernel it calls once more with it:
 that cost about 5 s of first-call compilation per kernel, and the default preset's first call
-went from 33 s to 13 s without them, at the same speed (``bench_stereo`` in separate
+went from 33 s to 12-16 s without them, at the same speed (``bench_stereo`` in separate
 processes). The stages are fused so that a matcher call starts few parallel regions (each
 start waits until every thread gets a core, several ms on the loaded 2-core benchmark
 machine): two for the two-sweep path sets, one for the single pass.
