@@ -772,17 +772,18 @@ def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, 
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _finish_row(C, y, Sr, wta, post):
+def _finish_row(C, y, Sr, wta, post, Ct, ty):
     """The WTA of a completed row of sums `Sr` (:func:`_wta_row`; ``wta`` is ``(min_disp, uniq,
     subpix, dint, dsub, rkey)``), then, when ``post = (max_diff, rad, mode, out, fixed,
     invalid, trunc_max)`` has an output with rows, the LR check and what follows it
-    (:func:`_lr_row`)."""
+    (:func:`_lr_row`; ``Ct[ty]`` is row `y` of the costs: the volume `C`, or the one row that
+    the single pass keeps)."""
     min_disp, uniq, subpix, dint, dsub, rkey = wta
     _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
     max_diff, rad, mode, out, fixed, invalid, trunc_max = post
     if out.shape[0] > 0:
         _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
-                trunc_max)
+                trunc_max, Ct, ty)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -818,7 +819,7 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
             _sweep_row(Cf, Sf, guide[y], gp, p2lut, P1, step, Lbuf, Mbuf, par, hbuf, True, True,
                        False, sums)
         if finalize:
-            _finish_row(C, y, S[y], wta, post)
+            _finish_row(C, y, S[y], wta, post, C, y)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -929,7 +930,7 @@ def aggregate_knight_rows(C, S, guide, p2lut, P1, ya, yb, step, Lab, Mab, Lcd, M
         _knight_row(C[y].reshape(-1), S[y].reshape(-1), g, gp, gpp, p2lut, P1, step, Lab, Mab,
                     t & 1, Lcd, Mcd, (t - 2) % 3, t % 3)
         if finalize:
-            _finish_row(C, y, S[y], wta, post)
+            _finish_row(C, y, S[y], wta, post, C, y)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -975,7 +976,10 @@ def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf,
         else:
             _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, True, True, False,
                        1)
-        _finish_row(C, y, Srow.reshape(W, D), wta, post)
+        if stream:
+            _finish_row(C, y, Srow.reshape(W, D), wta, post, crow.reshape(1, W, D), 0)
+        else:
+            _finish_row(C, y, Srow.reshape(W, D), wta, post, C, y)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1097,7 +1101,7 @@ def refine_subpixel(C, dint, disp, min_disp, rad, mode):
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
-            trunc_max):
+            trunc_max, Ct, ty):
     """Row `y`: :func:`lr_check`, then :func:`refine_subpixel` (``rad > 0``), then the int16
     1/16-pixel copy of :func:`speckle_fixed` (when ``fixed`` has rows), into ``out[y]``.
 
@@ -1108,11 +1112,14 @@ def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, i
 
     Where the disparity range runs off the right image (``x - min_disp < D - 1``) the true
     match may lie outside it, and the winner is only the best of the wrong candidates: there,
-    with ``rad > 0`` and ``trunc_max > 0``, a winner whose mean matching cost over the box
-    exceeds ``trunc_max`` is invalid (before the sub-pixel fit).
+    with ``trunc_max > 0``, a winner whose mean matching cost over its 3x3 box exceeds
+    ``trunc_max`` is invalid (before the sub-pixel fit). ``Ct[ty]`` is row `y` of the costs
+    (with the rows around it when ``Ct`` is the volume; the single pass keeps one row, so its
+    box is 1x3).
     """
     W = dint.shape[1]
     D = C.shape[2]  # C is read only for the box fit (rad > 0); otherwise it may be empty
+    Dt = Ct.shape[2]
     want_fixed = fixed.shape[0] > 0
     s16 = np.float32(16.0)
     lim = np.float32(32767.0)
@@ -1138,14 +1145,14 @@ def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, i
                     agree = True
             if not agree:
                 v = np.float32(np.nan)
-        if trunc_max > 0.0 and rad > 0 and d >= 0 and x - min_disp + 1 < D and not np.isnan(v):
+        if trunc_max > 0.0 and d >= 0 and x - min_disp + 1 < Dt and not np.isnan(v):
             # box pixels whose right pixel at this disparity is outside hold the "no match"
             # cost, not a measured one: left out
             tot = 0
             n = 0
-            for yy in range(y0, y1):
-                for xx in range(max(x - rad, min_disp + d, 0), min(x + rad + 1, W)):
-                    tot += np.int64(C[yy, xx, d])
+            for yy in range(max(ty - 1, 0), min(ty + 2, Ct.shape[0])):
+                for xx in range(max(x - 1, min_disp + d, 0), min(x + 2, W)):
+                    tot += np.int64(Ct[yy, xx, d])
                     n += 1
             if tot > trunc_max * n:
                 v = np.float32(np.nan)

@@ -42,7 +42,7 @@ def test_subpixel_shift_recovered(rng, shift):
     assert np.nanmean(np.abs(core - shift)) < 0.2
 
 
-@pytest.mark.parametrize("preset", ["balanced", "quality"])
+@pytest.mark.parametrize("preset", ["fast", "balanced", "quality"])
 def test_matches_off_the_right_image_are_rejected(rng, preset):
     """Left pixels x < d have no right counterpart; their winners are wrong. The truncated-range
     cost test removes most of them and leaves the matchable pixels of the truncated range."""
