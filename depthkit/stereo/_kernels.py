@@ -2,14 +2,16 @@
 
 Stages and data layout
 ----------------------
-1. ``census`` - census transform of a float32 image into uint64 bit strings (window up to 9x7,
-   borders replicated). The loop over columns is the inner one, so it vectorises.
-2. ``cost_census`` / ``cost_bt`` - uint8 matching cost ``C[y, x, d]`` (Hamming distance of census
+1. ``_census_row`` - census transform of one row of a float32 image into bit strings (window
+   up to 9x7, borders replicated; uint32, longer strings from two halves). The loop over
+   columns is the inner one, so it vectorises.
+2. ``_cost_row`` / ``cost_bt`` - uint8 matching cost ``C[y, x, d]`` (Hamming distance of census
    strings, optionally plus a truncated gradient difference, or Birchfield-Tomasi). Disparities
-   whose right pixel falls outside the image get ``invalid_cost``. The matcher computes each
-   row's census strings (both images) and costs together (``_cost_row``): the same values, no
-   census images in memory, inside the aggregation tasks below (``cost_census_rows`` does it
-   on its own for ``sgm.cost_volume``).
+   whose right pixel falls outside the image get ``invalid_cost``. ``_cost_row`` computes a
+   row's census strings (both images) and its costs together: no census images in memory. It
+   runs inside the aggregation tasks below (``cost_census_rows`` runs it on its own for
+   ``sgm.cost_volume``). The tests hold these against numpy references
+   (``tests/stereo/reference.py``), as every stage.
 3. ``aggregate_rows`` - SGM path aggregation in two sweeps that each carry several directions
    at once: the *forward* sweep walks rows top to bottom and, inside a row, columns left to
    right, carrying the left->right, top-left, top and top-right paths; the *backward* sweep is
@@ -34,8 +36,7 @@ Stages and data layout
    added, then the WTA and step 4, with no cost or sum volume. Its bands start their
    row-to-row paths a few rows early and are chosen from the image height alone.
 4. ``_lr_row`` - the LR check, the box sub-pixel fit and the speckle filter's int16 copy of one
-   row (exactly what ``lr_check``, ``refine_subpixel`` and ``speckle_fixed`` give one after
-   another), run on each row right after its WTA; ``speckle_back`` runs serially after
+   row, run on each row right after its WTA; ``speckle_back`` runs serially after
    ``cv2.filterSpeckles``. ``fill_occlusions`` / ``median3`` / ``fill_background``: the
    optional post-processing, rows in parallel.
 
@@ -84,11 +85,11 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   negative gets wrap-around code, which turns contiguous loads into gathers
   (``vpextrq``/``vpinsrw``); the hot loops take flat arrays with uint64 offsets (every term
   uint64: numba turns ``uint64 + int64`` into float64, which also gives gathers).
-- ``_ham_full`` compiles to ``vpopcntq``; ``_shift_in`` (census) to ``vcmpltps`` + shifts.
-  ``_census_row`` calls the inlined ``_shift_in_u`` with unsigned offsets instead of three
-  slices per neighbour (62 calls per row for 9x7): still 4-lane ``vpsllq``/``vpor``, without
-  the slices' reference counting (census ~25 % faster). Census strings of at most 32 bits
-  (5x5 as in the fast preset, or the centre-symmetric 9x7) are held in uint32.
+- The census compiles to ``vcmpltps`` + shifts. ``_census_row`` calls the inlined
+  ``_shift_in_u`` with unsigned offsets instead of three slices per neighbour (62 calls per
+  row for 9x7): still 4-lane ``vpsllq``/``vpor``, without the slices' reference counting
+  (census ~25 % faster). Census strings of at most 32 bits (5x5 as in the fast preset, or the
+  centre-symmetric 9x7) are held in uint32.
   ``_cost_row`` computes 32 disparities at a time in explicit vectors (``vpopxor``:
   ``vpopcntd``/``vpopcntq``); the auto-vectorised per-pixel loop it replaced took about 2
   cycles per disparity.
@@ -172,48 +173,7 @@ def _key32(typingctx, v, d):
 
 
 # --------------------------------------------------------------------------------------------
-# census transform
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _shift_in(row, nb, c, n):
-    """``row[i] = row[i] << 1 | (nb[i] < c[i])`` for ``i < n`` (vectorises)."""
-    one = np.uint64(1)
-    for i in range(n):
-        row[i] = (row[i] << one) | np.uint64(nb[i] < c[i])
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def census(img, wh, ww):
-    """Census transform: bit set where the neighbour is darker than the centre.
-
-    Bits are taken row by row over the ``wh x ww`` window (centre skipped), first bit most
-    significant; neighbours outside the image are replicated from the border.
-    """
-    H, W = img.shape
-    ry = wh // 2
-    rx = ww // 2
-    out = np.zeros((H, W), np.uint64)
-    one = np.uint64(1)
-    for y in prange(H):
-        row = out[y]
-        c = img[y]
-        for dy in range(-ry, ry + 1):
-            yy = min(max(y + dy, 0), H - 1)
-            nb = img[yy]
-            for dx in range(-rx, rx + 1):
-                if dy == 0 and dx == 0:
-                    continue
-                x0 = min(max(0, -dx), W)
-                x1 = max(min(W, W - dx), x0)
-                for x in range(0, x0):
-                    xx = min(max(x + dx, 0), W - 1)
-                    row[x] = (row[x] << one) | np.uint64(nb[xx] < c[x])
-                _shift_in(row[x0:x1], nb[x0 + dx:x1 + dx], c[x0:x1], x1 - x0)
-                for x in range(x1, W):
-                    xx = min(max(x + dx, 0), W - 1)
-                    row[x] = (row[x] << one) | np.uint64(nb[xx] < c[x])
-    return out
+# guide image
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -231,13 +191,6 @@ def guide_u8(img):
 
 # --------------------------------------------------------------------------------------------
 # matching cost
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _ham_full(orow, x, a, seg):
-    """``orow[x, d] = popcount(a ^ seg[d])`` for every d (no per-pixel slicing of the output)."""
-    for d in range(orow.shape[1]):
-        orow[x, d] = np.uint8(_popcount64(a ^ seg[d]))
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -264,45 +217,9 @@ def _fill_invalid(o, dlo, dhi, inv):
         o[d] = inv
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def cost_census(cl, cr_rev, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_cost, out):
-    """``out[y, x, d] = popcount(cl[y, x] ^ cr[y, x - min_disp - d])`` (+ gradient term).
-
-    `cr_rev` (and `gr_rev`) hold the right rows reversed (``[:, ::-1]``), so the disparity loop
-    reads forward. The gradient term is ``min(|gl - gr|, g_cap) * g_weight``; pass ``g_weight = 0``
-    for pure census. The sum is truncated to an integer <= 255; right pixels outside the image get
-    `invalid_cost`.
-    """
-    H, W = cl.shape
-    inv = np.uint8(invalid_cost)
-    use_g = g_weight > 0.0
-    for y in prange(H):
-        crow = cr_rev[y]
-        orow = out[y]
-        for x in range(W):
-            # valid d: 0 <= x - min_disp - d < W; reversed index j = W - 1 - x + min_disp + d
-            dlo = min(max(0, x - min_disp - (W - 1)), D)
-            dhi = max(min(D, x - min_disp + 1), dlo)
-            if dlo == 0 and dhi == D and not use_g:
-                j0 = W - 1 - x + min_disp
-                _ham_full(orow, x, cl[y, x], crow[j0:j0 + D])
-                continue
-            o = orow[x]
-            _fill_invalid(o, dlo, dhi, inv)
-            n = dhi - dlo
-            if n <= 0:
-                continue
-            j0 = W - 1 - x + min_disp + dlo
-            if use_g:
-                _ham_grad_row(o[dlo:dhi], cl[y, x], crow[j0:j0 + n], gl[y, x],
-                              gr_rev[y, j0:j0 + n], g_cap, g_weight, n)
-            else:
-                _ham_row(o[dlo:dhi], cl[y, x], crow[j0:j0 + n], n)
-
-
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _census_row(img, y, wh, ww, sym, row, k0, k1):
-    """Bits `k0` to `k1` (window order) of row `y` of :func:`census` into `row` (zeroed here),
+    """Bits `k0` to `k1` (window order) of row `y`'s census strings into `row` (zeroed here),
     in uint32 (twice the SIMD lanes of uint64: longer strings are built from two halves).
 
     With `sym`, the centre-symmetric census: each neighbour before the centre (row by row) is
@@ -347,9 +264,9 @@ def _census_row(img, y, wh, ww, sym, row, k0, k1):
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
 def _shift_in_u(row, nb, c, o, onb, oc, n):
-    """``row[o + i] = row[o + i] << 1 | (nb[onb + i] < c[oc + i])``: as :func:`_shift_in` with
-    unsigned offsets instead of three slices per call (no reference counting, no wrap-around
-    code). The literal shift keeps a uint32 row in 32-bit lanes."""
+    """``row[o + i] = row[o + i] << 1 | (nb[onb + i] < c[oc + i])`` with unsigned offsets
+    instead of three slices per call (no reference counting, no wrap-around code). The literal
+    shift keeps a uint32 row in 32-bit lanes."""
     for i in range(n):
         iu = np.uint64(i)
         row[o + iu] = (row[o + iu] << 1) | (nb[onb + iu] < c[oc + iu])
@@ -361,8 +278,8 @@ def _cost_row(job, y, orow):
     into per-row buffers, then their Hamming distances (plus the gradient term).
 
     ``job`` is ``(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight,
-    invalid_cost, symmetric)``, as :func:`cost_census` takes them plus the census variant (see
-    ``sgm.census_job``).
+    invalid_cost, symmetric)`` (see ``sgm.census_job``); the right image's gradient ``gr_rev``
+    is row-reversed, so the disparity loop reads forward.
     """
     imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_cost, sym = job
     W = imgl.shape[1]
@@ -436,8 +353,8 @@ def _cost_row(job, y, orow):
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def cost_census_rows(job, out, y0, y1):
-    """:func:`census` of both images and :func:`cost_census` for rows ``y0 .. y1 - 1`` of
-    `out` (:func:`_cost_row`; one task of :func:`depthkit.stereo._parallel.run_tasks`).
+    """The census costs of rows ``y0 .. y1 - 1`` of `out` (:func:`_cost_row`; one task of
+    :func:`depthkit.stereo._parallel.run_tasks`).
 
     Each row's census strings are only needed by that row's costs, so they are computed into
     per-row buffers (the same values, computed once): no census images in memory, and the
@@ -477,7 +394,7 @@ def _bt_row(o, a, la, ha, seg, loseg, hiseg, cap, n):
 def cost_bt(il, ir_rev, lol, hil, lor_rev, hir_rev, min_disp, D, cap, invalid_cost, out):
     """Birchfield-Tomasi dissimilarity ``min(d(L->R), d(R->L))``, truncated and capped at `cap`.
 
-    The right-image arrays are row-reversed, as in :func:`cost_census`.
+    The right-image arrays are row-reversed, so the disparity loop reads forward.
     """
     H, W = il.shape
     inv = np.uint8(invalid_cost)
@@ -986,40 +903,6 @@ def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf,
 # post-processing
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def lr_check(dint, dsub, rkey, min_disp, max_diff):
-    """Invalidate left pixels that the right view's disparity contradicts.
-
-    The sub-pixel match ``x - dsub`` falls between two right pixels; as in OpenCV, the pixel is
-    dropped only when both of them (those inside the image) hold a disparity that differs from
-    the left integer disparity by more than `max_diff`.
-    """
-    H, W = dint.shape
-    out = dsub.copy()
-    if max_diff < 0:
-        return out
-    for y in prange(H):
-        for x in range(W):
-            d = np.int64(dint[y, x])
-            if d < 0:
-                continue
-            xf = np.float64(x) - np.float64(dsub[y, x])
-            x0 = np.int64(np.floor(xf))
-            agree = False
-            for xr in (x0, x0 + 1):
-                if xr < 0 or xr >= W:
-                    continue
-                k = rkey[y, xr]
-                if k == np.uint32(0xFFFFFFFF):
-                    continue
-                dr = np.int64(k & np.uint32(0xFFFF))
-                if abs(dr - d) <= max_diff:
-                    agree = True
-            if not agree:
-                out[y, x] = np.nan
-    return out
-
-
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
 def _fit_offset(a, m, c, mode):
     """Sub-pixel offset of a minimum `m` between costs `a` (at ``d - 1``) and `c` (``d + 1``):
@@ -1076,36 +959,16 @@ def _box_fit3(Cf, o, sx, sy, mode):
     return _fit_offset(a, m, c, mode)
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, parallel=True)
-def refine_subpixel(C, dint, disp, min_disp, rad, mode):
-    """Sub-pixel offsets from the raw matching cost summed over a ``(2 rad + 1)^2`` box.
-
-    The aggregated costs are flattened near their minimum by the P1 clipping, which pulls a
-    parabola fit toward whole pixels ("pixel locking"); the box-summed matching cost keeps its
-    V shape. `mode` 1 fits a parabola, 2 a symmetric V (equiangular). Pixels already invalid
-    (NaN in `disp`) stay invalid; the integer winner comes from `dint`.
-    """
-    H, W, D = C.shape
-    out = disp.copy()
-    for y in prange(H):
-        y0 = max(y - rad, 0)
-        y1 = min(y + rad + 1, H)
-        for x in range(W):
-            b = np.int64(dint[y, x])
-            if b <= 0 or b >= D - 1 or np.isnan(disp[y, x]):
-                continue
-            off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), b, mode)
-            out[y, x] = np.float32(min_disp + b + off)
-    return out
-
-
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
             trunc_max, Ct, ty):
-    """Row `y`: :func:`lr_check`, then :func:`refine_subpixel` (``rad > 0``), then the int16
-    1/16-pixel copy of :func:`speckle_fixed` (when ``fixed`` has rows), into ``out[y]``.
+    """Row `y`: the left-right check against the right view's keys (a pixel stays if either
+    right pixel next to ``x - disparity`` has a key within `max_diff`; negative switches it
+    off), then the sub-pixel fit on the raw costs summed over a ``2 rad + 1`` box (``rad > 0``),
+    then the int16 1/16-pixel copy of :func:`speckle_fixed` (when ``fixed`` has rows), into
+    ``out[y]``.
 
-    Gives exactly what the three kernels give one after another. It needs only row `y` of the
+    It needs only row `y` of the
     WTA outputs (`rkey` x-reversed, as :func:`_wta_row` stores it) and rows ``y - rad .. y + rad``
     of the costs, so the aggregation runs it on each row as soon as the row's WTA is done, while
     the row is still in cache (``post`` of :func:`aggregate_rows`).

@@ -18,13 +18,6 @@ def _pair(rng, h=11, w=23, levels=256):
     return a, b
 
 
-@pytest.mark.parametrize("win", [(9, 7), (5, 5), (3, 3), (7, 9)])
-def test_census_matches_reference(rng, win):
-    ww, wh = win
-    img, _ = _pair(rng, levels=6)  # few levels: many ties, so the strict '<' matters
-    np.testing.assert_array_equal(K.census(img, wh, ww), ref.census(img, wh, ww))
-
-
 @pytest.mark.parametrize("min_disp", [0, 3, -2])
 @pytest.mark.parametrize("cost", ["census", "census_grad", "bt"])
 def test_cost_volume_matches_reference(rng, min_disp, cost):
@@ -140,15 +133,29 @@ def test_wta_with_disparity_offset_matches_reference(rng, min_disp, subpix):
     np.testing.assert_array_equal(rkey, rkeys)
 
 
+_INVALID = np.int16(-48)
+
+
+def _post(C, guide, p, max_diff, rad, code, fixed_shape=(0, 0), inv=_INVALID):
+    """The disparity (and int16 copy) from the post-processing in the aggregation tasks."""
+    H, W = guide.shape
+    out = np.full((H, W), -7.0, np.float32)
+    fixed = np.zeros(fixed_shape, np.int16)
+    S._aggregate(C, guide, p, None, None, (max_diff, rad, code, out, fixed, inv, 0.0))
+    return out, fixed
+
+
+@pytest.mark.parametrize("paths", [4, 3])
 @pytest.mark.parametrize("max_diff", [0, 1, 3])
-def test_lr_check_matches_reference(rng, max_diff):
+def test_lr_check_matches_reference(rng, paths, max_diff):
     H, W, D = 7, 21, 8
     C = rng.integers(0, 40, (H, W, D)).astype(np.uint8)
-    p = SGMParams(num_disparities=D, uniqueness_ratio=0)
-    dint, dsub, rkey, _ = S.aggregate(C, np.zeros((H, W), np.uint8), p)
-    got = K.lr_check(dint, dsub, rkey, 0, max_diff)
+    guide = np.zeros((H, W), np.uint8)
+    p = SGMParams(num_disparities=D, uniqueness_ratio=0, paths=paths)
+    dint, dsub, rkey, _ = S.aggregate(C, guide, p)
+    got, _ = _post(C, guide, p, max_diff, 0, 2)
     want = ref.lr_check(dint, dsub, rkey, max_diff)
-    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(got, want)
     assert np.isnan(got).sum() > np.isnan(dsub).sum()  # the check did drop something
 
 
@@ -171,14 +178,16 @@ def test_median_and_fill_kernels():
 @pytest.mark.parametrize(("mode", "code"), [("parabola", 1), ("equiangular", 2)])
 @pytest.mark.parametrize("rad", [0, 1, 2])
 def test_refine_subpixel_matches_reference(rng, mode, code, rad):
+    """The box fit on the raw costs (3x3 inside the image, clipped boxes at its borders)."""
     H, W, D = 7, 12, 6
     C = rng.integers(0, 60, (H, W, D)).astype(np.uint8)
-    dint = rng.integers(-1, D, (H, W)).astype(np.int16)
-    disp = np.where(dint >= 0, dint, np.nan).astype(np.float32)
-    disp[0, 0] = np.nan
-    got = K.refine_subpixel(C, dint, disp, 2, rad, code)
-    want = ref.refine_subpixel(C, dint, disp, 2, rad, mode)
+    guide = rng.integers(0, 256, (H, W)).astype(np.uint8)
+    p = SGMParams(num_disparities=D, min_disparity=2, uniqueness_ratio=10, subpixel=mode)
+    dint, dsub, _, _ = S.aggregate(C, guide, p)
+    got, _ = _post(C, guide, p, -1, rad, code)
+    want = dsub if rad == 0 else ref.refine_subpixel(C, dint, dsub, 2, rad, mode)
     np.testing.assert_allclose(got, want, atol=1e-5, equal_nan=True)
+    assert np.isnan(got).any() and (dint > 0).sum() > H * W // 2
 
 
 def test_fill_occlusions_matches_reference(rng):
@@ -220,24 +229,21 @@ def test_remove_speckles_matches_numpy(rng, min_disp):
                          [((9, 7), 0, "census", 9), ((5, 5), 3, "census_grad", 9),
                           ((3, 3), -2, "census", 9), ((9, 7), 30, "census", 9),
                           ((9, 7), 2, "census", 45), ((5, 5), -1, "census", 32),
-                          ((5, 5), 0, "census", 45)])
-def test_fused_census_cost_equals_separate_kernels(rng, win, min_disp, cost, D):
-    """cost_census_rows (per-row census inside the cost loop) == census + cost_census."""
+                          ((5, 5), 0, "census", 45), ((7, 9), 1, "census", 9)])
+def test_census_costs_match_reference(rng, win, min_disp, cost, D):
+    """The census costs computed row by row (cost_census_rows) == the numpy census transform
+    and Hamming costs (few grey levels: many ties, so the census's strict '<' matters)."""
     a, b = _pair(rng, h=13, w=97, levels=6)
     ww, wh = win
     p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost, census_window=win)
     got = S.cost_volume(a, b, p)
+    cl, cr = ref.census(a, wh, ww), ref.census(b, wh, ww)
     if cost == "census_grad":
-        gl, gr = S._xgrad(a), S._xgrad(b)
-        gw, gc = p.gradient_weight, p.gradient_cap
-        inv = min(255, ww * wh - 1 + int(gc * gw))
+        inv = min(255, ww * wh - 1 + int(p.gradient_cap * p.gradient_weight))
+        want = ref.cost_census(cl, cr, D, min_disp, inv, S._xgrad(a), S._xgrad(b),
+                               np.float32(p.gradient_cap), np.float32(p.gradient_weight))
     else:
-        gl = gr = np.zeros((1, 1), np.float32)
-        gw = gc = 0.0
-        inv = ww * wh - 1
-    want = np.empty_like(got)
-    K.cost_census(K.census(a, wh, ww), S._rev(K.census(b, wh, ww)), gl, S._rev(gr), min_disp,
-                  D, np.float32(gc), np.float32(gw), inv, want)
+        want = ref.cost_census(cl, cr, D, min_disp, ww * wh - 1)
     np.testing.assert_array_equal(got, want)
 
 
@@ -264,26 +270,25 @@ def test_symmetric_census_cost_matches_reference(rng, win, D, min_disp, cost):
 
 @pytest.mark.parametrize("paths", [4, 5])
 @pytest.mark.parametrize(("max_diff", "rad", "code"), [(1, 1, 2), (0, 2, 1), (-1, 1, 2), (2, 0, 1)])
-def test_fused_lr_subpix_fixed_equals_separate_kernels(rng, paths, max_diff, rad, code):
-    """The post-processing in the aggregation tasks (K._lr_row) == lr_check, then
-    refine_subpixel, then speckle_fixed's int16 copy."""
+def test_post_processing_matches_reference(rng, paths, max_diff, rad, code):
+    """The post-processing in the aggregation tasks (K._lr_row) == the LR check, then the box
+    sub-pixel fit (numpy references), then speckle_fixed's int16 copy."""
     H, W, D = 9, 26, 8
     C = rng.integers(0, 40, (H, W, D)).astype(np.uint8)
     guide = rng.integers(0, 256, (H, W)).astype(np.uint8)
     p = SGMParams(num_disparities=D, min_disparity=-2, uniqueness_ratio=10, paths=paths)
     dint, dsub, rkey, _ = S.aggregate(C, guide, p)
-    want = K.lr_check(dint, dsub, rkey, -2, max_diff)
+    want = ref.lr_check(dint, dsub, rkey, max_diff) if max_diff >= 0 else dsub
     if rad > 0:
-        want = K.refine_subpixel(C, dint, want, -2, rad, code)
+        mode = {1: "parabola", 2: "equiangular"}[code]
+        want = ref.refine_subpixel(C, dint, want, -2, rad, mode)
+    inv = _INVALID
     want_fixed = np.empty((H, W), np.int16)
-    inv = np.int16(-48)
     K.speckle_fixed(want, want_fixed, inv, False)
-    for with_fixed in (True, False):
-        got = np.full((H, W), -7.0, np.float32)
-        fixed = np.zeros((H, W) if with_fixed else (0, 0), np.int16)
-        S._aggregate(C, guide, p, None, None, (max_diff, rad, code, got, fixed, inv, 0.0))
-        np.testing.assert_array_equal(got, want)
-        if with_fixed:
+    for fixed_shape in ((H, W), (0, 0)):
+        got, fixed = _post(C, guide, p, max_diff, rad, code, fixed_shape, inv)
+        np.testing.assert_allclose(got, want, atol=1e-5, equal_nan=True)
+        if fixed_shape[0]:
             np.testing.assert_array_equal(fixed, want_fixed)
     assert np.isnan(got).any() and not np.isnan(got).all()
 
