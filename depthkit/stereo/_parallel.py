@@ -41,7 +41,9 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple]) -> None:
 
     Threads take the next task as they finish one, so uneven tasks balance. The caller waits
     for the tasks, not for the pool's threads: when another caller keeps the pool busy, the
-    calling thread simply runs more of the tasks itself.
+    calling thread simply runs more of the tasks itself. After an error no task starts, and the
+    error is raised once the running ones have finished, so that none of them still writes to
+    arrays the caller may reuse.
     """
     n = min(numba.get_num_threads(), len(tasks))
     if n <= 1:
@@ -50,7 +52,7 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple]) -> None:
         return
     lock = threading.Lock()
     done = threading.Event()
-    state = {"next": 0, "left": len(tasks), "error": None}
+    state = {"next": 0, "left": len(tasks), "running": 0, "error": None}
 
     def work() -> None:
         while True:
@@ -59,18 +61,20 @@ def run_tasks(fn: Callable, tasks: Sequence[tuple]) -> None:
                 if i >= len(tasks) or state["error"] is not None:
                     return
                 state["next"] = i + 1
+                state["running"] += 1
             try:
                 fn(*tasks[i])
             except BaseException as e:  # handed to the caller below
                 with lock:
                     if state["error"] is None:
                         state["error"] = e
-                    done.set()
-                return
-            with lock:
-                state["left"] -= 1
-                if state["left"] == 0:
-                    done.set()
+            finally:
+                with lock:
+                    state["running"] -= 1
+                    state["left"] -= 1
+                    if state["left"] == 0 or (state["error"] is not None
+                                              and state["running"] == 0):
+                        done.set()
 
     pool = _executor()
     for _ in range(n - 1):

@@ -307,6 +307,7 @@ def test_parallel_tasks_run_on_several_threads_and_after_fork(rng):
     in parallel in a forked child (whose copy of the pool has no threads)."""
     import multiprocessing
     import threading
+    import time
 
     import numba
 
@@ -330,6 +331,22 @@ def test_parallel_tasks_run_on_several_threads_and_after_fork(rng):
         assert len(seen) == 2
         with pytest.raises(ZeroDivisionError):
             run_tasks(lambda i: 1 / i, [(1,), (0,), (2,)])
+        # an error is raised only after the tasks still running have finished
+        finished = []
+
+        def slow_or_failing(i):
+            if i == 0:
+                time.sleep(0.5)
+                finished.append(i)
+            else:
+                time.sleep(0.1)  # the other thread has started task 0 by now
+                raise ValueError("bad task")
+
+        for order in ([(0,), (1,)], [(1,), (0,)]):
+            finished.clear()
+            with pytest.raises(ValueError, match="bad task"):
+                run_tasks(slow_or_failing, order)
+            assert finished == [0]
         if "fork" in multiprocessing.get_all_start_methods():
             ctx = multiprocessing.get_context("fork")
             with ctx.Pool(1) as pool:
