@@ -302,7 +302,7 @@ def test_bad_inputs(rng):
         m.compute(a.tolist(), a)
 
 
-def test_parallel_tasks_run_on_several_threads_and_after_fork(rng):
+def test_parallel_tasks_run_on_several_threads_and_after_fork():
     """The SGM kernels' tasks run on the thread budget's threads, re-raise errors, and still run
     in parallel in a forked child (whose copy of the pool has no threads)."""
     import multiprocessing
