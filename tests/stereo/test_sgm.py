@@ -333,17 +333,20 @@ def test_parallel_tasks_run_on_several_threads_and_after_fork():
             run_tasks(lambda i: 1 / i, [(1,), (0,), (2,)])
         # an error is raised only after the tasks still running have finished
         finished = []
+        started = threading.Event()
 
         def slow_or_failing(i):
             if i == 0:
-                time.sleep(0.5)
+                started.set()
+                time.sleep(0.3)
                 finished.append(i)
             else:
-                time.sleep(0.1)  # the other thread has started task 0 by now
+                started.wait(timeout=20)  # fail while task 0 runs on the other thread
                 raise ValueError("bad task")
 
         for order in ([(0,), (1,)], [(1,), (0,)]):
             finished.clear()
+            started.clear()
             with pytest.raises(ValueError, match="bad task"):
                 run_tasks(slow_or_failing, order)
             assert finished == [0]
