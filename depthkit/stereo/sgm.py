@@ -370,35 +370,30 @@ def single_pass(C: np.ndarray, job: tuple, guide: np.ndarray, p: SGMParams, nban
          post) for y0, y1 in row_ranges(H, nbands)])
 
 
+def _path_rows(shape: tuple, D: int) -> np.ndarray:
+    """int16 path rows of the given leading shape and ``D2 = LANES * ceil(D / LANES) + 2``
+    entries: zeros ("a path starts here"), with the sentinel ``BIG`` in entry 0 and past
+    ``D`` (:func:`K._sweep_row`)."""
+    L = np.zeros((*shape, -(-D // K.LANES) * K.LANES + 2), np.int16)
+    L[..., 0] = K.BIG
+    L[..., D + 1:] = K.BIG
+    return L
+
+
 def sweep_buffers(W: int, D: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Path buffers of one sweep (:func:`K._sweep_row`): int16 ``(2, 3, W + 2, D2)`` path rows
     (previous and current row, three directions), ``(2, 3, W + 2)`` their minimums and
-    ``(2, D2)`` for the horizontal path, ``D2 = LANES * ceil(D / LANES) + 2``. Entry 0 and the
-    entries past ``D`` of every path row hold the sentinel ``BIG``."""
-    D2 = -(-D // K.LANES) * K.LANES + 2
-    L = np.zeros((2, 3, W + 2, D2), np.int16)
-    L[..., 0] = K.BIG
-    L[..., D + 1:] = K.BIG
-    M = np.zeros((2, 3, W + 2), np.int16)
-    h = np.zeros((2, D2), np.int16)
-    h[:, 0] = K.BIG
-    h[:, D + 1:] = K.BIG
-    return L, M, h
+    ``(2, D2)`` for the horizontal path (:func:`_path_rows`)."""
+    return _path_rows((2, 3, W + 2), D), np.zeros((2, 3, W + 2), np.int16), _path_rows((2,), D)
 
 
 def knight_buffers(W: int, D: int) -> tuple[np.ndarray, ...]:
     """Path buffers of one knight-move sweep (:func:`K._knight_row`): int16 ``(2, 2, W + 4, D2)``
     path rows of the two paths from the previous row and ``(3, 2, W + 4, D2)`` of the two from
-    two rows back (a ring of three rows), each with their minimums; sentinels as in
-    :func:`sweep_buffers`, two padding columns on each side."""
-    D2 = -(-D // K.LANES) * K.LANES + 2
-    out = []
-    for rows in (2, 3):
-        L = np.zeros((rows, 2, W + 4, D2), np.int16)
-        L[..., 0] = K.BIG
-        L[..., D + 1:] = K.BIG
-        out += [L, np.zeros((rows, 2, W + 4), np.int16)]
-    return tuple(out)
+    two rows back (a ring of three rows), each with their minimums (:func:`_path_rows`; two
+    padding columns on each side)."""
+    return (_path_rows((2, 2, W + 4), D), np.zeros((2, 2, W + 4), np.int16),
+            _path_rows((3, 2, W + 4), D), np.zeros((3, 2, W + 4), np.int16))
 
 
 def single_pass_bands(height: int) -> int:
