@@ -1034,6 +1034,109 @@ def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, i
                 fixed[y, x] = np.int16(min(max(np.rint(v * s16), -lim), lim))
 
 
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
+def _speckle_edge(a, b, invalid, max_diff):
+    """Whether two 4-neighbours are in one speckle region (``cv2.filterSpeckles``'s rule)."""
+    return a != invalid and b != invalid and abs(np.int64(a) - np.int64(b)) <= max_diff
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _speckle_region(orig, y, x, invalid, max_diff, limit, ya, yb, mark, stack):
+    """Pixels of the region of ``(y, x)`` in `orig` within rows ``ya .. yb - 1``, found by a
+    flood fill that stops after `limit` pixels: their flat indices in ``stack[:n]`` (marked
+    1 in `mark`; the caller clears them) and ``n``."""
+    H, W = orig.shape
+    stack[0] = y * W + x
+    mark[y, x] = 1
+    n = 1
+    i = 0
+    while i < n and n < limit:
+        q = stack[i]
+        i += 1
+        qy = q // W
+        qx = q - qy * W
+        v = orig[qy, qx]
+        for k in range(4):
+            ny, nx = qy, qx
+            if k == 0:
+                nx -= 1
+            elif k == 1:
+                nx += 1
+            elif k == 2:
+                ny -= 1
+            else:
+                ny += 1
+            if ny < ya or ny >= yb or nx < 0 or nx >= W or mark[ny, nx] != 0:
+                continue
+            if _speckle_edge(v, orig[ny, nx], invalid, max_diff) and n < limit:
+                mark[ny, nx] = 1
+                stack[n] = ny * W + nx
+                n += 1
+    return n
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def speckle_seams(orig, work, seams, invalid, max_size, max_diff):
+    """Make ``cv2.filterSpeckles`` run on bands of rows exact: `work` is `orig` filtered band by
+    band (bands split at the rows in `seams`), and regions that reach across a seam were judged
+    by their part in one band only. A part that was removed though its whole region has more
+    than `max_size` pixels is put back from `orig` (in place).
+
+    Every such part has a neighbour across a seam in the same region. Where that neighbour was
+    kept, the region is large; where it was removed too, a flood fill over the whole image
+    (stopped after ``max_size + 1`` pixels) decides. Parts are at most `max_size` pixels, so the
+    work is small next to the filter's.
+    """
+    H, W = orig.shape
+    mark = np.zeros((H, W), np.uint8)
+    stack = np.empty(max_size + 2, np.int64)
+    for s in seams:
+        for x in range(W):
+            a = orig[s - 1, x]
+            b = orig[s, x]
+            if not _speckle_edge(a, b, invalid, max_diff):
+                continue
+            gone_a = work[s - 1, x] == invalid
+            gone_b = work[s, x] == invalid
+            if not (gone_a or gone_b):
+                continue
+            if gone_a and gone_b:
+                n = _speckle_region(orig, s, x, invalid, max_diff, max_size + 1, 0, H, mark,
+                                    stack)
+                for i in range(n):
+                    q = stack[i]
+                    mark[q // W, q - (q // W) * W] = 0
+                if n <= max_size:
+                    continue  # the whole region is small: rightly removed
+            # the region is large: put back the removed parts on both sides of the seam
+            for yy in (s - 1, s):
+                if work[yy, x] != invalid:
+                    continue
+                ya, yb = _band_of(seams, yy, H)
+                # the removed part has at most max_size pixels (the band's filter saw all of it)
+                n = _speckle_region(orig, yy, x, invalid, max_diff, max_size + 1, ya, yb, mark,
+                                    stack)
+                for i in range(n):
+                    q = stack[i]
+                    qy = q // W
+                    qx = q - qy * W
+                    work[qy, qx] = orig[qy, qx]
+                    mark[qy, qx] = 0
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _band_of(seams, y, H):
+    """Rows ``(ya, yb)`` of the band that holds row `y` (bands split at the rows in `seams`)."""
+    ya = 0
+    yb = H
+    for s in seams:
+        if s <= y:
+            ya = s
+        elif s < yb:
+            yb = s
+    return ya, yb
+
+
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def speckle_back(disp, fixed, invalid):
     """``disp`` gets NaN where ``fixed == invalid`` (in place; serial: a trivial pass that a

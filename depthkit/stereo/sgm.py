@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import numba
 import numpy as np
 
 from .._checks import check_image, check_same_size, to_gray
@@ -437,10 +438,24 @@ def _speckle_invalid(min_disparity: int) -> np.int16:
 
 
 def _filter_speckles(disp: np.ndarray, fixed: np.ndarray, invalid: np.int16, max_size: int,
-                     max_diff: float) -> None:
+                     max_diff: float, bands: int | None = None) -> None:
     """``cv2.filterSpeckles`` on the 1/16-pixel copy `fixed`; removed pixels become NaN in
-    `disp` (in place)."""
+    `disp` (in place).
+
+    OpenCV's filter is serial, so it runs on `bands` bands of rows at once (default: one per
+    thread), and :func:`K.speckle_seams` then puts back the parts of large regions across the
+    bands' seams that a band alone judged small: the result equals one call on the whole image.
+    """
     import cv2
 
-    cv2.filterSpeckles(fixed, int(invalid), int(max_size), float(max_diff * 16))
+    max_diff16 = int(np.rint(max_diff * 16))  # OpenCV rounds it so
+    ranges = row_ranges(fixed.shape[0], numba.get_num_threads() if bands is None else bands)
+    if len(ranges) == 1:
+        cv2.filterSpeckles(fixed, int(invalid), int(max_size), max_diff16)
+    else:
+        orig = fixed.copy()
+        run_tasks(lambda y0, y1: cv2.filterSpeckles(fixed[y0:y1], int(invalid), int(max_size),
+                                                    max_diff16), ranges)
+        K.speckle_seams(orig, fixed, np.array([y0 for y0, _ in ranges[1:]], np.int64), invalid,
+                        int(max_size), max_diff16)
     K.speckle_back(disp, fixed, invalid)

@@ -224,6 +224,63 @@ def test_remove_speckles_matches_numpy(rng, min_disp):
     assert not np.isnan(got[:12, :15]).any() and np.isnan(got[20:23, 30:33]).all()
 
 
+def test_speckle_filter_in_bands_equals_one_call(rng):
+    """cv2.filterSpeckles on bands of rows plus the seam repair (K.speckle_seams) removes
+    exactly what one call on the whole image removes, whatever the number of bands; the bands
+    alone would not."""
+    import cv2
+
+    inv = np.int16(-16)
+    naive_differs = 0
+    for _ in range(60):
+        H, W = (int(v) for v in rng.integers(6, 50, 2))
+        blocks = rng.integers(0, 4, (H // 4 + 1, W // 4 + 1)).astype(np.float32) * 3
+        d = np.kron(blocks, np.ones((4, 4), np.float32))[:H, :W] + rng.random((H, W)) * 2.5
+        d[rng.random((H, W)) < rng.random() * 0.4] = np.nan
+        d = d.astype(np.float32)
+        fixed = np.empty((H, W), np.int16)
+        K.speckle_fixed(d, fixed, inv, False)
+        max_size = int(rng.integers(2, 40))
+        want = d.copy()
+        S._filter_speckles(want, fixed.copy(), inv, max_size, 2.0, bands=1)
+        for bands in (2, 3, 7):
+            got = d.copy()
+            S._filter_speckles(got, fixed.copy(), inv, max_size, 2.0, bands=bands)
+            np.testing.assert_array_equal(got, want)
+            naive = fixed.copy()
+            for y0, y1 in S.row_ranges(H, bands):
+                cv2.filterSpeckles(naive[y0:y1], int(inv), max_size, 32)
+            naive_differs += int(((naive == inv) != np.isnan(want)).any())
+    assert naive_differs > 10  # the seams mattered in many of these cases
+
+
+def test_speckle_seams_keep_a_large_region_split_into_small_parts():
+    """A 'U' of 111 pixels whose arms (36 pixels each) lie in the upper band and whose base
+    (39) in the lower one: with max_size 40 the bands alone remove every part, the repaired
+    result keeps the whole region, and a 9-pixel speckle on the seam still goes."""
+    import cv2
+
+    inv = np.int16(-16)
+    d = np.full((24, 20), np.nan, np.float32)
+    d[0:12, 2:5] = 5.0   # left arm, rows 0-11
+    d[0:12, 12:15] = 5.0  # right arm
+    d[12:15, 2:15] = 5.0  # base, rows 12-14
+    d[10:13, 17:20] = 9.0  # small speckle across the seam at row 12
+    fixed = np.empty(d.shape, np.int16)
+    K.speckle_fixed(d, fixed, inv, False)
+    naive = fixed.copy()
+    for y0, y1 in S.row_ranges(24, 2):
+        cv2.filterSpeckles(naive[y0:y1], int(inv), 40, 16)
+    assert (naive == inv).all()
+    got = d.copy()
+    S._filter_speckles(got, fixed.copy(), inv, 40, 1.0, bands=2)
+    assert not np.isnan(got[0:15, 2:5]).any() and not np.isnan(got[12:15, 2:15]).any()
+    assert np.isnan(got[10:13, 17:20]).all()
+    want = d.copy()
+    S._filter_speckles(want, fixed.copy(), inv, 40, 1.0, bands=1)
+    np.testing.assert_array_equal(got, want)
+
+
 # D = 9, 32 and 45: a partial vector chunk only, whole chunks only, both
 @pytest.mark.parametrize(("win", "min_disp", "cost", "D"),
                          [((9, 7), 0, "census", 9), ((5, 5), 3, "census_grad", 9),
