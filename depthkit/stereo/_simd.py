@@ -276,3 +276,90 @@ def vpopxor(typingctx, arr, off, a, n):
         return builder.trunc(builder.call(ctpop, [builder.xor(v, av)]), _VT)
 
     return int16vec(arr, off, a, n), codegen
+
+
+# --------------------------------------------------------------------------------------------
+# census: CENSUS_LANES pixels at a time, float32 compares shifted into uint32 bit strings
+
+CENSUS_LANES = 16  # float32 / uint32 lanes of one 512-bit register
+
+_F32 = ir.FloatType()
+_VF = ir.VectorType(_F32, CENSUS_LANES)
+_VU = ir.VectorType(_I32, CENSUS_LANES)
+
+
+class Float32Vec(types.Type):
+    """Numba type of a ``<CENSUS_LANES x float>`` LLVM vector."""
+
+    def __init__(self):
+        super().__init__(name=f"Float32x{CENSUS_LANES}")
+
+
+class UInt32Vec(types.Type):
+    """Numba type of a ``<CENSUS_LANES x i32>`` LLVM vector (unsigned use)."""
+
+    def __init__(self):
+        super().__init__(name=f"UInt32x{CENSUS_LANES}")
+
+
+float32vec = Float32Vec()
+uint32vec = UInt32Vec()
+
+
+@register_model(Float32Vec)
+class _Float32VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VF)
+
+
+@register_model(UInt32Vec)
+class _UInt32VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VU)
+
+
+@intrinsic
+def fload(typingctx, arr, off):
+    """Lanes ``arr[off : off + CENSUS_LANES]`` of a float32 array (no bounds check)."""
+    _check_array(arr, (types.float32,))
+
+    def codegen(context, builder, sig, args):
+        return builder.load(_elem_ptr(context, builder, sig.args[0], args[0], args[1], _VF),
+                            align=1)
+
+    return float32vec(arr, off), codegen
+
+
+@intrinsic
+def uzero(typingctx):
+    """A uint32 vector of zeros."""
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_VU, [0] * CENSUS_LANES)
+
+    return uint32vec(), codegen
+
+
+@intrinsic
+def ushift_lt(typingctx, acc, a, b):
+    """``(acc << 1) | (a < b)`` lane-wise: one census bit shifted into each string."""
+
+    def codegen(context, builder, sig, args):
+        acc, a, b = args
+        bit = builder.zext(builder.fcmp_ordered("<", a, b), _VU)
+        return builder.or_(builder.shl(acc, ir.Constant(_VU, [1] * CENSUS_LANES)), bit)
+
+    return uint32vec(uint32vec, float32vec, float32vec), codegen
+
+
+@intrinsic
+def ustore(typingctx, arr, off, v):
+    """``arr[off : off + CENSUS_LANES] = v`` for a uint32 array (no bounds check)."""
+    _check_array(arr, (types.uint32,))
+
+    def codegen(context, builder, sig, args):
+        builder.store(args[2], _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VU),
+                      align=1)
+        return context.get_dummy_value()
+
+    return types.none(arr, off, v), codegen

@@ -12,6 +12,7 @@ from .._checks import check_image, check_same_size, to_gray
 from ..errors import ParameterError, ShapeError
 from . import _kernels as K
 from ._parallel import row_ranges, run_tasks
+from ._simd import CENSUS_LANES
 from .params import SINGLE_PASS_PATHS, SGMParams
 
 log = logging.getLogger(__name__)
@@ -93,8 +94,21 @@ def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
         gl = gr = np.zeros((1, 1), np.float32)
         gw, gcap = 0.0, 0.0
         invalid = nbits
-    return (lf, rf, wh, ww, gl, _rev(gr), params.min_disparity, params.num_disparities,
-            np.float32(gcap), np.float32(gw), invalid, bool(sym))
+    return (census_padded(lf, ww), census_padded(rf, ww), wh, ww, gl, _rev(gr),
+            params.min_disparity, params.num_disparities, np.float32(gcap), np.float32(gw),
+            invalid, bool(sym))
+
+
+def census_padded(img: np.ndarray, window_width: int) -> np.ndarray:
+    """`img` with ``window_width // 2`` replicated columns on the left and ``window_width // 2
+    + CENSUS_LANES`` on the right, as :func:`K._census_row` reads it (whole vectors, no border
+    cases); an empty image stays empty."""
+    if img.size == 0:
+        return img
+    import cv2
+
+    rx = window_width // 2
+    return cv2.copyMakeBorder(img, 0, 0, rx, rx + CENSUS_LANES, cv2.BORDER_REPLICATE)
 
 
 def _rev(a: np.ndarray) -> np.ndarray:
