@@ -71,16 +71,17 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   aggregation to 0.80x and the 3-path one to 0.83-0.96x (A/B in one process). Precomputing
   the edge-adapted P2 per row, and unsigned indices throughout the pixel header, changed
   nothing.
-- WTA keys ``(cost << 16) | d`` are built by ``_key32`` in 32 bits (``vpminud``, 8 lanes
-  instead of 4 for numba's widened ints); the right view's keys are stored x-reversed so that
-  their scatter runs forwards. Neighbouring columns update right keys shifted by one element,
-  so each vector load overlapped the previous pixel's stores at an offset (failed store
-  forwarding); ``_wta_row`` visits the columns 16 apart in 16 passes, where the vectors line
-  up: the WTA got ~1.5x faster. Explicit-vector WTAs were *slower*: with separate uint16 cost
-  and disparity rows 1.27x (LLVM turned the select-and-store into masked stores, which never
-  forward to the next load), and with 32 uint32 keys per chunk (``llvm.umin``, clean code:
-  ~25 instructions per 32 disparities) 1.3-2.5x, probably because 64-byte accesses at
-  unaligned offsets split cache lines and split stores do not forward either.
+- The WTA (``_wta_row``) first transposes a row of sums to disparity-major in 16 x 16 blocks
+  (``transpose16``: LLVM lowers the four shuffle stages to 16 ``vpermt2w`` + 16
+  ``vpunpck*qdq``), then walks 16 pixels at a time with the keys ``(cost << 16) | d`` in
+  ``<16 x i32>``: per disparity about 13 instructions (``vpmovzxwd``, shift, or, a
+  ``vpcmpleud`` lane mask for right pixels outside the image, masked ``vpminud``) give both
+  the left keys and the right view's keys (the same disparity row read ``d`` columns
+  further). The pixel-major WTA it replaced built the keys per pixel and scattered the right
+  keys, whose vectors overlapped the previous pixel's stores (it visited the columns 16 apart
+  to let them line up); it took 8.5 ms on 375 rows of 450 x 64 sums against 6.8 ms now
+  (transposition ~25 %, keys ~40 %, the per-pixel sub-pixel fit and stores the rest), and
+  15.0 against 8.0 ms with the uniqueness test, which is one more vector pass here.
 - Slicing an array per pixel costs reference counting, and a signed index that might be
   negative gets wrap-around code, which turns contiguous loads into gathers
   (``vpextrq``/``vpinsrw``); the hot loops take flat arrays with uint64 offsets (every term
@@ -117,7 +118,14 @@ from ._simd import (
     CENSUS_LANES,
     LANES,
     fload,
+    transpose16,
+    ukey_min,
+    ulanes,
+    uload16,
+    urlanes,
+    usecond_min,
     ushift_lt,
+    usplat,
     ustore,
     uzero,
     vadd,
@@ -135,7 +143,6 @@ from ._simd import (
 )
 
 BIG = 0x3FFF  # int16 sentinel for out-of-range disparities in the path buffers
-_NPASS = 16  # WTA column interleave (see _wta_row)
 
 
 @intrinsic
@@ -156,27 +163,6 @@ def _popcount32(typingctx, x):
 
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
-@intrinsic
-def _key32(typingctx, v, d):
-    """``(uint32(v) << 16) | uint32(d)`` for a uint16 cost and an integer index, computed in 32
-    bits (numba would widen to 64: half the lanes)."""
-    if not isinstance(d, types.Integer):
-        raise TypeError(f"_key32 needs an integer index; got {d}")
-    sig = types.uint32(types.uint16, d)
-
-    def codegen(context, builder, signature, args):
-        from llvmlite import ir
-
-        i32 = ir.IntType(32)
-        hi = builder.shl(builder.zext(args[0], i32), ir.Constant(i32, 16))
-        w = args[1].type.width
-        lo = args[1] if w == 32 else (builder.trunc(args[1], i32) if w > 32
-                                      else builder.zext(args[1], i32))
-        return builder.or_(hi, lo)
 
     return sig, codegen
 
@@ -428,120 +414,96 @@ def cost_bt(il, ir_rev, lol, hil, lor_rev, hir_rev, min_disp, D, cap, invalid_co
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _argmin_key(sv):
-    """min over ``k`` of ``(sv[k] << 16) | k`` (uint32: value, then index)."""
-    best = np.uint32(0xFFFFFFFF)
-    for k in range(sv.shape[0]):
-        key = _key32(sv[k], k)
-        best = key if key < best else best
-    return best
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _wta_flat(Sf, so, rk, ro, iota, D):
-    """Arg-min key over a full disparity range plus the right-view key update, on flat arrays
-    with unsigned offsets (no slicing, no wrap-around code): ``Sf[so + d]``, ``rk[ro + d]``.
-    `iota` holds 0..D-1 as uint32 so that the keys are built in 32-bit lanes."""
-    best = np.uint32(0xFFFFFFFF)
-    for d in range(D):
-        du = np.uint64(d)
-        key = _key32(Sf[so + du], iota[du])
-        best = key if key < best else best
-        r = rk[ro + du]
-        rk[ro + du] = key if key < r else r
-    return best
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _min_flat(Sf, so, n):
-    """min of ``Sf[so : so + n]`` (0xFFFF when empty)."""
-    m = np.uint16(0xFFFF)
-    for k in range(n):
-        v = Sf[so + np.uint64(k)]
-        m = v if v < m else m
-    return m
+def wta_scratch(W, D, min_disp):
+    """Scratch of :func:`_wta_row` for rows of ``W x D`` sums (one per task): the row's sums
+    disparity-major, ``(D, columns)`` with room on both sides so that every vector load stays
+    inside, and the lanes' left keys, right keys and second-best costs."""
+    Wv = -(-W // CENSUS_LANES) * CENSUS_LANES
+    T = np.empty((D, max(0, -min_disp) + Wv + D + max(min_disp, 0)), np.uint16)
+    return T, np.empty(3 * Wv, np.uint32)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _right_keys(sv, d0, rseg):
-    """``rseg[k] = min(rseg[k], (sv[k] << 16) | (d0 + k))`` (right keys stored x-reversed)."""
-    for k in range(sv.shape[0]):
-        key = _key32(sv[k], d0 + k)
-        r = rseg[k]
-        rseg[k] = key if key < r else r
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _min_range(sv, a, b):
-    m = np.uint16(0xFFFF)
-    if b > a:
-        seg = sv[a:b]
-        for k in range(seg.shape[0]):
-            v = seg[k]
-            m = v if v < m else m
-    return m
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey):
+def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey, scratch):
     """Winner-takes-all on one row ``Sr`` (W, D) of final sums.
 
     ``dint[x]`` gets the integer index (or -1 when not unique), ``dsub[x]`` the sub-pixel
-    disparity, and ``rkey[W - 1 - xr]`` (x-reversed, so the scatter runs forwards) the packed
-    ``(cost << 16) | d`` minimum for the right view.
+    disparity, and ``rkey[W - 1 - xr]`` (x-reversed) the packed ``(cost << 16) | d`` minimum
+    for the right view (over the left pixels ``x = xr + min_disp + d``).
+
+    The sums are first transposed to disparity-major (16 x 16 blocks, :func:`transpose16`), so
+    that for each disparity 16 neighbouring pixels are one vector: the left keys, the right
+    keys (the same disparity row, read `d` columns further) and the uniqueness test's second
+    best are then straight vertical minimums across pixels, with a lane mask for disparities
+    whose right pixel lies outside the image. In the pixel-major layout the right keys were a
+    scatter whose vectors overlapped the previous pixel's stores at an offset of one.
     """
     W, D = Sr.shape
+    T, keys = scratch
+    TW = T.shape[1]
+    Wv = -(-W // CENSUS_LANES) * CENSUS_LANES
+    lp = max(0, -min_disp)
     Sf = Sr.reshape(-1)
-    iota = np.arange(D).astype(np.uint32)
+    Tf = T.reshape(-1)
+    Du = np.uint64(D)
+    TWu = np.uint64(TW)
+    # T[d, lp + x] = Sr[x, d]
+    nxb = W // 16
+    for xb in range(nxb):
+        x0 = xb * 16
+        for d0 in range(0, D, 16):
+            nr = min(16, D - d0)
+            if (x0 + 15) * D + d0 + 16 <= W * D:
+                transpose16(Sf, np.uint64(x0 * D + d0), Du, Tf, np.uint64(d0 * TW + lp + x0),
+                            TWu, nr)
+            else:  # the block would read past the row
+                for i in range(16):
+                    for r in range(nr):
+                        T[d0 + r, lp + x0 + i] = Sr[x0 + i, d0 + r]
+    for x in range(nxb * 16, W):
+        for d in range(D):
+            T[d, lp + x] = Sr[x, d]
+    lim = np.uint32(W - 1)
+    mx = np.uint32(0xFFFFFFFF)
+    for x0 in range(0, W, CENSUS_LANES):
+        # left pixel x = x0 + lane: right pixel x - min_disp - d in [0, W)
+        tl = ulanes(np.uint32(x0 - min_disp))
+        # right pixel xr = x0 + lane: left pixel xr + min_disp + d in [0, W)
+        tr = urlanes(np.uint32(W - 1 - min_disp - x0))
+        ol = np.uint64(lp + x0)
+        orr = np.uint64(lp + x0 + min_disp)
+        best = usplat(mx)
+        rb = usplat(mx)
+        for d in range(D):
+            du = np.uint64(d) * TWu
+            best = ukey_min(best, uload16(Tf, du + ol), np.uint32(d), tl, lim)
+            rb = ukey_min(rb, uload16(Tf, du + orr + np.uint64(d)), np.uint32(d), tr, lim)
+        ustore(keys, np.uint64(x0), best)
+        ustore(keys, np.uint64(Wv + x0), rb)
+        if uniq > 0:
+            sec = usplat(np.uint32(0xFFFF))
+            for d in range(D):
+                sec = usecond_min(sec, uload16(Tf, np.uint64(d) * TWu + ol), np.uint32(d), tl,
+                                  lim, best)
+            ustore(keys, np.uint64(2 * Wv + x0), sec)
     for xr in range(W):
-        rkey[xr] = np.uint32(0xFFFFFFFF)
-    # columns in 16 interleaved passes: neighbouring pixels update right keys shifted by one
-    # element, so their vector loads would overlap the previous pixel's stores at an offset
-    # (failed store forwarding, ~5x slower); 16 columns apart the vectors line up
-    nq = (W // _NPASS) * _NPASS
-    x = -_NPASS
-    r = 0
-    for xi in range(W):
-        # x runs 0, 16, 32, ... < nq, then 1, 17, ..., then nq .. W - 1 (no divisions)
-        x += _NPASS
-        if xi >= nq:
-            x = xi
-        elif x >= nq:
-            x = r + 1
-            r += 1
-        dlo = min(max(0, x - min_disp - (W - 1)), D)
-        dhi = max(min(D, x - min_disp + 1), dlo)
-        if dhi <= dlo:
+        rkey[W - 1 - xr] = keys[Wv + xr]
+    for x in range(W):
+        best = keys[x]
+        if best == mx:  # no disparity has a right pixel
             dint[x] = -1
             dsub[x] = np.nan
             continue
-        j0 = W - 1 - x + min_disp  # reversed index of the right pixel for d = 0
-        if dlo == 0 and dhi == D:
-            so = np.uint64(x * D)
-            best = _wta_flat(Sf, so, rkey, np.uint64(j0), iota, D)
-            bd = np.int64(best & np.uint32(0xFFFF))
-            sec = np.uint16(0xFFFF)
-            if uniq > 0:
-                b2 = min(bd + 2, D)
-                sec = min(_min_flat(Sf, so, max(bd - 1, 0)),
-                          _min_flat(Sf, so + np.uint64(b2), D - b2))
-        else:
-            sv = Sr[x, dlo:dhi]
-            best = _argmin_key(sv)
-            bd = np.int64(best & np.uint32(0xFFFF)) + dlo
-            # right view: right pixel xr = x - min_disp - d for d in [dlo, dhi)
-            _right_keys(sv, dlo, rkey[j0 + dlo:j0 + dhi])
-            sx = Sr[x]
-            # best cost among disparities that are not the winner's neighbours
-            sec = min(_min_range(sx, dlo, max(dlo, bd - 1)),
-                      _min_range(sx, min(bd + 2, dhi), dhi))
+        bd = np.int64(best & np.uint32(0xFFFF))
         bs = np.int64(best >> np.uint32(16))
         if uniq > 0:
-            if np.int64(sec) * (100 - uniq) < bs * 100:
+            if np.int64(keys[2 * Wv + x]) * (100 - uniq) < bs * 100:
                 dint[x] = -1
                 dsub[x] = np.nan
                 continue
         dint[x] = bd
+        dlo = min(max(0, x - min_disp - (W - 1)), D)
+        dhi = max(min(D, x - min_disp + 1), dlo)
         off = 0.0
         if bd > dlo and bd < dhi - 1:
             a = np.float64(Sr[x, bd - 1])
@@ -699,14 +661,14 @@ def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, 
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _finish_row(C, y, Sr, wta, post, Ct, ty):
+def _finish_row(C, y, Sr, wta, post, Ct, ty, scratch):
     """The WTA of a completed row of sums `Sr` (:func:`_wta_row`; ``wta`` is ``(min_disp, uniq,
     subpix, dint, dsub, rkey)``), then, when ``post = (max_diff, rad, mode, out, fixed,
     invalid, trunc_max)`` has an output with rows, the LR check and what follows it
     (:func:`_lr_row`; ``Ct[ty]`` is row `y` of the costs: the volume `C`, or the one row that
     the single pass keeps)."""
     min_disp, uniq, subpix, dint, dsub, rkey = wta
-    _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y])
+    _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y], scratch)
     max_diff, rad, mode, out, fixed, invalid, trunc_max = post
     if out.shape[0] > 0:
         _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
@@ -728,9 +690,10 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
     post-processing follow (:func:`_finish_row`). :func:`depthkit.stereo.sgm.aggregate` runs
     the two sweeps as two tasks in two phases.
     """
-    H = C.shape[0]
+    H, W, D = S.shape
     make_cost = store and job[0].shape[0] == H
     sums = 0 if store else 1
+    scratch = wta_scratch(W if finalize else 0, D, wta[0])
     for y in range(ya, yb, step):
         if make_cost:
             _cost_row(job, y, C[y])
@@ -746,7 +709,7 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
             _sweep_row(Cf, Sf, guide[y], gp, p2lut, P1, step, Lbuf, Mbuf, par, hbuf, True, True,
                        False, sums)
         if finalize:
-            _finish_row(C, y, S[y], wta, post, C, y)
+            _finish_row(C, y, S[y], wta, post, C, y, scratch)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -846,7 +809,8 @@ def aggregate_knight_rows(C, S, guide, p2lut, P1, ya, yb, step, Lab, Mab, Lcd, M
     yb-step``, adding into ``S``; with ``finalize`` the WTA and the post-processing follow on
     each row (:func:`_finish_row`). The 16-path aggregation runs these sweeps after the 8-path
     ones, in the same two phases."""
-    H = C.shape[0]
+    H, W, D = S.shape
+    scratch = wta_scratch(W if finalize else 0, D, wta[0])
     for y in range(ya, yb, step):
         yp = y - step
         ypp = y - 2 * step
@@ -857,7 +821,7 @@ def aggregate_knight_rows(C, S, guide, p2lut, P1, ya, yb, step, Lab, Mab, Lcd, M
         _knight_row(C[y].reshape(-1), S[y].reshape(-1), g, gp, gpp, p2lut, P1, step, Lab, Mab,
                     t & 1, Lcd, Mcd, (t - 2) % 3, t % 3)
         if finalize:
-            _finish_row(C, y, S[y], wta, post, C, y)
+            _finish_row(C, y, S[y], wta, post, C, y, scratch)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -880,6 +844,7 @@ def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf,
     stream = C.shape[0] != H
     D = Srow.shape[0] // W
     ys = max(0, y0 - warmup)
+    scratch = wta_scratch(W, D, wta[0])
     for y in range(ys, y1):
         g = guide[y]
         gp = guide[y - 1] if y > ys else g
@@ -904,9 +869,10 @@ def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf,
             _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, True, True, False,
                        1)
         if stream:
-            _finish_row(C, y, Srow.reshape(W, D), wta, post, crow.reshape(1, W, D), 0)
+            _finish_row(C, y, Srow.reshape(W, D), wta, post, crow.reshape(1, W, D), 0,
+                        scratch)
         else:
-            _finish_row(C, y, Srow.reshape(W, D), wta, post, C, y)
+            _finish_row(C, y, Srow.reshape(W, D), wta, post, C, y, scratch)
 
 
 # --------------------------------------------------------------------------------------------

@@ -363,3 +363,146 @@ def ustore(typingctx, arr, off, v):
         return context.get_dummy_value()
 
     return types.none(arr, off, v), codegen
+
+
+# --------------------------------------------------------------------------------------------
+# winner-takes-all: CENSUS_LANES pixels at a time on disparity-major (transposed) sums
+
+
+def _usplat(builder, x):
+    w = x.type.width
+    x32 = builder.trunc(x, _I32) if w > 32 else builder.zext(x, _I32) if w < 32 else x
+    return _splat(builder, x32, _VU)
+
+
+@intrinsic
+def uload16(typingctx, arr, off):
+    """Lanes ``arr[off : off + CENSUS_LANES]`` of a uint16 array, zero-extended to uint32."""
+    _check_array(arr, (types.uint16,))
+    v16 = ir.VectorType(_I16, CENSUS_LANES)
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], v16)
+        return builder.zext(builder.load(p, align=1), _VU)
+
+    return uint32vec(arr, off), codegen
+
+
+@intrinsic
+def ulanes(typingctx, x):
+    """``x + [0, 1, ..., CENSUS_LANES - 1]`` (uint32, wrapping)."""
+    if not isinstance(x, types.Integer):
+        raise TypeError(f"ulanes needs an integer; got {x}")
+
+    def codegen(context, builder, sig, args):
+        iota = ir.Constant(_VU, list(range(CENSUS_LANES)))
+        return builder.add(_usplat(builder, args[0]), iota)
+
+    return uint32vec(x), codegen
+
+
+@intrinsic
+def urlanes(typingctx, x):
+    """``x - [0, 1, ..., CENSUS_LANES - 1]`` (uint32, wrapping)."""
+    if not isinstance(x, types.Integer):
+        raise TypeError(f"urlanes needs an integer; got {x}")
+
+    def codegen(context, builder, sig, args):
+        iota = ir.Constant(_VU, list(range(CENSUS_LANES)))
+        return builder.sub(_usplat(builder, args[0]), iota)
+
+    return uint32vec(x), codegen
+
+
+@intrinsic
+def ukey_min(typingctx, best, s, d, t, lim):
+    """The WTA step of one disparity `d` for CENSUS_LANES pixels: the keys ``(s << 16) | d``
+    replace `best` where smaller and where ``t - d <= lim`` (unsigned: the pixel's right
+    pixel at `d` lies in the image)."""
+
+    def codegen(context, builder, sig, args):
+        best, s, d, t, lim = args
+        dv = _usplat(builder, d)
+        key = builder.or_(builder.shl(s, ir.Constant(_VU, [16] * CENSUS_LANES)), dv)
+        ok = builder.icmp_unsigned("<=", builder.sub(t, dv), _usplat(builder, lim))
+        better = builder.and_(ok, builder.icmp_unsigned("<", key, best))
+        return builder.select(better, key, best)
+
+    return uint32vec(uint32vec, uint32vec, d, uint32vec, lim), codegen
+
+
+@intrinsic
+def usecond_min(typingctx, sec, s, d, t, lim, best):
+    """The uniqueness test's step of disparity `d`: `sec` gets ``min(sec, s)`` where the
+    disparity is valid (as :func:`ukey_min`) and not the winner ``best & 0xFFFF`` or next to
+    it."""
+
+    def codegen(context, builder, sig, args):
+        sec, s, d, t, lim, best = args
+        dv = _usplat(builder, d)
+        one = ir.Constant(_VU, [1] * CENSUS_LANES)
+        bd = builder.and_(best, ir.Constant(_VU, [0xFFFF] * CENSUS_LANES))
+        ok = builder.icmp_unsigned("<=", builder.sub(t, dv), _usplat(builder, lim))
+        far = builder.or_(builder.icmp_unsigned("<", builder.add(dv, one), bd),
+                          builder.icmp_unsigned(">", dv, builder.add(bd, one)))
+        take = builder.and_(builder.and_(ok, far), builder.icmp_unsigned("<", s, sec))
+        return builder.select(take, s, sec)
+
+    return uint32vec(uint32vec, uint32vec, d, uint32vec, lim, uint32vec), codegen
+
+
+@intrinsic
+def usplat(typingctx, x):
+    """All lanes set to the integer `x` (uint32)."""
+    if not isinstance(x, types.Integer):
+        raise TypeError(f"usplat needs an integer; got {x}")
+
+    def codegen(context, builder, sig, args):
+        return _usplat(builder, args[0])
+
+    return uint32vec(x), codegen
+
+
+@intrinsic
+def transpose16(typingctx, src, soff, sstride, dst, doff, dstride, nrows):
+    """A 16 x 16 block of uint16: ``dst[doff + r * dstride + i] = src[soff + i * sstride + r]``
+    for ``i < 16`` and ``r < nrows`` (16 row loads, four stages of two-vector shuffles that
+    swap the off-diagonal sub-blocks, `nrows` row stores; reads 16 elements of every source
+    row)."""
+    _check_array(src, (types.uint16,))
+    _check_array(dst, (types.uint16,))
+    n = 16
+    vty = ir.VectorType(_I16, n)
+
+    def codegen(context, builder, sig, args):
+        src, soff, sstride, dst, doff, dstride, nrows = args
+        sty, dty = sig.args[0], sig.args[3]
+        i64 = ir.IntType(64)
+
+        def off(base, stride, k):
+            return builder.add(base, builder.mul(stride, ir.Constant(stride.type, k)))
+
+        rows = [builder.load(_elem_ptr(context, builder, sty, src, off(soff, sstride, i), vty),
+                             align=1) for i in range(n)]
+        s = n // 2
+        while s >= 1:
+            # rows i and i + s (i & s == 0): swap row i's upper-s lanes of each 2s group with
+            # row i + s's lower-s lanes
+            for i in range(n):
+                if i & s:
+                    continue
+                a, b = rows[i], rows[i + s]
+                lo = [j if not (j & s) else n + j - s for j in range(n)]
+                hi = [j + s if not (j & s) else n + j for j in range(n)]
+                rows[i] = builder.shuffle_vector(a, b, ir.Constant(ir.VectorType(_I32, n), lo))
+                rows[i + s] = builder.shuffle_vector(a, b,
+                                                     ir.Constant(ir.VectorType(_I32, n), hi))
+            s //= 2
+        nr = builder.sext(nrows, i64) if nrows.type.width < 64 else nrows
+        for r in range(n):
+            with builder.if_then(builder.icmp_signed("<", ir.Constant(i64, r), nr)):
+                p = _elem_ptr(context, builder, dty, dst, off(doff, dstride, r), vty)
+                builder.store(rows[r], p, align=1)
+        return context.get_dummy_value()
+
+    return types.none(src, soff, sstride, dst, doff, dstride, nrows), codegen

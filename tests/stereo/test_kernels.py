@@ -133,6 +133,29 @@ def test_wta_with_disparity_offset_matches_reference(rng, min_disp, subpix):
     np.testing.assert_array_equal(rkey, rkeys)
 
 
+# widths and disparity counts around the 16 x 16 transposition blocks of the WTA: a partial
+# block of pixels, a partial block of disparities, and one that ends at the row's last element
+@pytest.mark.parametrize(("W", "D", "min_disp", "uniq"),
+                         [(32, 9, 0, 0), (33, 16, -3, 10), (16, 35, 2, 0), (48, 20, -5, 15),
+                          (21, 1, 0, 10)])
+def test_wta_row_matches_reference(rng, W, D, min_disp, uniq):
+    """K._wta_row (transposed to disparity-major, 16 pixels at a time) == the numpy WTA, with
+    sums up to the largest that 8 paths reach."""
+    H = 3
+    Sv = rng.integers(0, 58041, (H, W, D)).astype(np.uint16)
+    Sv[1] = rng.integers(0, 6, (W, D))  # many ties
+    dint = np.empty((H, W), np.int16)
+    dsub = np.empty((H, W), np.float32)
+    rkey = np.empty((H, W), np.uint32)
+    scratch = K.wta_scratch(W, D, min_disp)
+    for y in range(H):
+        K._wta_row(Sv[y], min_disp, uniq, 1, dint[y], dsub[y], rkey[y], scratch)
+    rint, rsub, rkeys = ref.wta(Sv, min_disp, uniq, "parabola")
+    np.testing.assert_array_equal(dint, rint)
+    np.testing.assert_allclose(dsub, rsub, rtol=0, atol=1e-5, equal_nan=True)
+    np.testing.assert_array_equal(rkey[:, ::-1], rkeys)
+
+
 _INVALID = np.int16(-48)
 
 
