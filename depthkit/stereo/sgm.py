@@ -283,23 +283,32 @@ class SGM:
         invalid = _speckle_invalid(p.min_disparity)
         disp = np.empty((H, W), np.float32)
         fixed = np.empty((H, W) if speckle else (0, 0), np.int16)
-        job = census_job(lf, rf, p) if p.cost != "bt" else None
+        if p.cost == "bt":
+            job = None
+        else:
+            # the job holds padded copies of the images: the plain ones can go (memory peak)
+            job = census_job(lf, rf, p)
+            lf = rf = None
         max_cost = p.bt_cap if job is None else job[10]  # the cost of "no match"
         post = (p.lr_max_diff, rad, _SUBPIX_CODE[p.subpixel], disp, fixed, invalid,
                 float(p.truncated_max_cost * max_cost))
         if p.paths in SINGLE_PASS_PATHS and job is not None and rad == 0:
             # nothing reads the costs after the single pass: it computes them row by row
             C = np.empty((0, 0, 0), np.uint8)
-            dint, dsub, rkey, _ = _aggregate(C, guide, p, None, job, post)
+            _, _, rkey, _ = _aggregate(C, guide, p, None, job, post)
         else:
             C, S = self._volumes(H, W, p.num_disparities)
-            if job is None or p.paths in SINGLE_PASS_PATHS:
+            if job is None:
                 C = cost_volume(lf, rf, p, out=C)
+            elif p.paths in SINGLE_PASS_PATHS:
+                run_tasks(K.cost_census_rows, [(job, C, y0, y1) for y0, y1 in row_ranges(H)])
                 job = None
             # else the first phase of the sweeps computes the costs (K.aggregate_rows)
-            dint, dsub, rkey, S = _aggregate(C, guide, p, S, job, post)
+            _, _, rkey, S = _aggregate(C, guide, p, S, job, post)
             del S
-        del C
+        del C, job, guide, lf, rf
+        if not return_right:
+            rkey = None  # freed before the speckle filter's copies
         if speckle:
             _filter_speckles(disp, fixed, invalid, p.speckle_window_size, p.speckle_range)
         disp = postprocess(disp, p, speckle=False)
