@@ -414,16 +414,6 @@ def cost_bt(il, ir_rev, lol, hil, lor_rev, hir_rev, min_disp, D, cap, invalid_co
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def wta_scratch(W, D, min_disp):
-    """Scratch of :func:`_wta_row` for rows of ``W x D`` sums (one per task): the row's sums
-    disparity-major, ``(D, columns)`` with room on both sides so that every vector load stays
-    inside, and the lanes' left keys, right keys and second-best costs."""
-    Wv = -(-W // CENSUS_LANES) * CENSUS_LANES
-    T = np.empty((D, max(0, -min_disp) + Wv + D + max(min_disp, 0)), np.uint16)
-    return T, np.empty(3 * Wv, np.uint32)
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey, scratch):
     """Winner-takes-all on one row ``Sr`` (W, D) of final sums.
 
@@ -677,7 +667,7 @@ def _finish_row(C, y, Sr, wta, post, Ct, ty, scratch):
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, diag, store,
-                   finalize, wta, post):
+                   finalize, wta, post, scratch):
     """One sweep over rows ``ya, ya+step, ..., yb-step`` (step is +1 forward or -1 backward).
 
     Forward carries left->right, top-left, top and top-right, backward the mirrored four (with
@@ -687,13 +677,13 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
     computes each row's matching cost from the census ``job`` into ``C`` first (when ``job``'s
     images have the image's size; :func:`_cost_row`) and stores its sums into ``S``. Otherwise
     the sums are added, and with ``finalize`` that completes the row: the WTA and the
-    post-processing follow (:func:`_finish_row`). :func:`depthkit.stereo.sgm.aggregate` runs
-    the two sweeps as two tasks in two phases.
+    post-processing follow (:func:`_finish_row`; ``scratch`` is the task's
+    :func:`depthkit.stereo.sgm.wta_scratch`). :func:`depthkit.stereo.sgm.aggregate` runs the
+    two sweeps as two tasks in two phases.
     """
-    H, W, D = S.shape
+    H = C.shape[0]
     make_cost = store and job[0].shape[0] == H
     sums = 0 if store else 1
-    scratch = wta_scratch(W if finalize else 0, D, wta[0])
     for y in range(ya, yb, step):
         if make_cost:
             _cost_row(job, y, C[y])
@@ -804,13 +794,12 @@ def _knight_row(Cf, Sf, g, gp, gpp, p2lut, P1, s, Lab, Mab, par, Lcd, Mcd, rp, r
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def aggregate_knight_rows(C, S, guide, p2lut, P1, ya, yb, step, Lab, Mab, Lcd, Mcd, finalize,
-                          wta, post):
+                          wta, post, scratch):
     """One sweep of the knight-move paths (:func:`_knight_row`) over rows ``ya, ya+step, ...,
     yb-step``, adding into ``S``; with ``finalize`` the WTA and the post-processing follow on
     each row (:func:`_finish_row`). The 16-path aggregation runs these sweeps after the 8-path
     ones, in the same two phases."""
-    H, W, D = S.shape
-    scratch = wta_scratch(W if finalize else 0, D, wta[0])
+    H = C.shape[0]
     for y in range(ya, yb, step):
         yp = y - step
         ypp = y - 2 * step
@@ -826,7 +815,7 @@ def aggregate_knight_rows(C, S, guide, p2lut, P1, ya, yb, step, Lab, Mab, Lcd, M
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf, hbuf, Srow,
-                     crow, wta, post):
+                     crow, wta, post, scratch):
     """3 or 5 paths (``diag``) in one pass down rows ``y0 .. y1 - 1``, with no sum volume.
 
     Each row takes the right->left horizontal path first (its sums stored into the row buffer
@@ -839,12 +828,12 @@ def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf,
     The matching cost comes from the volume `C`, or, when `C` has no rows, is computed row by
     row from the census ``job`` (:func:`_cost_row`, into ``crow``) just before its paths: no
     cost volume at all, and each cost row is still in cache when the paths read it.
+    ``scratch`` is the task's :func:`depthkit.stereo.sgm.wta_scratch`.
     """
     H, W = guide.shape
     stream = C.shape[0] != H
     D = Srow.shape[0] // W
     ys = max(0, y0 - warmup)
-    scratch = wta_scratch(W, D, wta[0])
     for y in range(ys, y1):
         g = guide[y]
         gp = guide[y - 1] if y > ys else g
@@ -1066,6 +1055,7 @@ def speckle_seams(orig, work, seams, invalid, max_size, max_diff):
     H, W = orig.shape
     mark = np.zeros((H, W), np.uint8)
     stack = np.empty(max_size + 2, np.int64)
+    top = np.int64(0)  # not a literal 0, which would compile _speckle_region a second time
     for s in seams:
         for x in range(W):
             a = orig[s - 1, x]
@@ -1077,7 +1067,7 @@ def speckle_seams(orig, work, seams, invalid, max_size, max_diff):
             if not (gone_a or gone_b):
                 continue
             if gone_a and gone_b:
-                n = _speckle_region(orig, s, x, invalid, max_diff, max_size + 1, 0, H, mark,
+                n = _speckle_region(orig, s, x, invalid, max_diff, max_size + 1, top, H, mark,
                                     stack)
                 for i in range(n):
                     q = stack[i]

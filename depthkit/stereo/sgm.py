@@ -374,21 +374,22 @@ def _aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | N
         # sums), then the halves swap (each adds, then runs the WTA and the post-processing on
         # the rows it completes); 16 paths add the knight-move sweeps in two more phases
         fwd, bwd = sweep_buffers(W, D), sweep_buffers(W, D)
+        scratch = {1: wta_scratch(W, D, p.min_disparity), -1: wta_scratch(W, D, p.min_disparity)}
         mid = H // 2
         for first in (True, False):
             rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
                 ((mid, H, 1, fwd), (mid - 1, -1, -1, bwd))
             run_tasks(K.aggregate_rows, [
                 (C, job, S, guide, lut, p.P1, ya, yb, step, *bufs, p.paths != 4, first,
-                 not (first or knight), wta, post) for ya, yb, step, bufs in rows])
+                 not (first or knight), wta, post, scratch[step]) for ya, yb, step, bufs in rows])
         if knight:
             fwd, bwd = knight_buffers(W, D), knight_buffers(W, D)
             for first in (True, False):
                 rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
                     ((mid, H, 1, fwd), (mid - 1, -1, -1, bwd))
                 run_tasks(K.aggregate_knight_rows, [
-                    (C, S, guide, lut, p.P1, ya, yb, step, *bufs, not first, wta, post)
-                    for ya, yb, step, bufs in rows])
+                    (C, S, guide, lut, p.P1, ya, yb, step, *bufs, not first, wta, post,
+                     scratch[step]) for ya, yb, step, bufs in rows])
     return dint, dsub, rkey, S
 
 
@@ -405,7 +406,17 @@ def single_pass(C: np.ndarray, job: tuple, guide: np.ndarray, p: SGMParams, nban
     run_tasks(K.single_pass_band, [
         (C, job, guide, lut, p.P1, p.paths == 5, y0, y1, warmup, *sweep_buffers(W, D),
          np.empty(W * D, np.uint16), np.empty((W, D) if stream else (0, 0), np.uint8), wta,
-         post) for y0, y1 in row_ranges(H, nbands)])
+         post, wta_scratch(W, D, p.min_disparity)) for y0, y1 in row_ranges(H, nbands)])
+
+
+def wta_scratch(W: int, D: int, min_disparity: int) -> tuple[np.ndarray, np.ndarray]:
+    """Scratch of the WTA (:func:`K._wta_row`) for rows of ``W x D`` sums, one per task: the
+    row's sums disparity-major, uint16 ``(D, columns)`` with room on both sides so that every
+    vector load stays inside, and uint32 room for the lanes' left keys, right keys and
+    second-best costs."""
+    Wv = -(-W // CENSUS_LANES) * CENSUS_LANES
+    cols = max(0, -min_disparity) + Wv + D + max(min_disparity, 0)
+    return np.empty((D, cols), np.uint16), np.empty(3 * Wv, np.uint32)
 
 
 def _path_rows(shape: tuple, D: int) -> np.ndarray:

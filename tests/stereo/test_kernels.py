@@ -147,7 +147,7 @@ def test_wta_row_matches_reference(rng, W, D, min_disp, uniq):
     dint = np.empty((H, W), np.int16)
     dsub = np.empty((H, W), np.float32)
     rkey = np.empty((H, W), np.uint32)
-    scratch = K.wta_scratch(W, D, min_disp)
+    scratch = S.wta_scratch(W, D, min_disp)
     for y in range(H):
         K._wta_row(Sv[y], min_disp, uniq, 1, dint[y], dsub[y], rkey[y], scratch)
     rint, rsub, rkeys = ref.wta(Sv, min_disp, uniq, "parabola")
