@@ -36,9 +36,11 @@ Stages and data layout
    added, then the WTA and step 4, with no cost or sum volume. Its bands start their
    row-to-row paths a few rows early and are chosen from the image height alone.
 4. ``_lr_row`` - the LR check, the box sub-pixel fit and the speckle filter's int16 copy of one
-   row, run on each row right after its WTA; ``speckle_back`` runs serially after
-   ``cv2.filterSpeckles``. ``fill_occlusions`` / ``median3`` / ``fill_background``: the
-   optional post-processing, rows in parallel.
+   row, run on each row right after its WTA. ``cv2.filterSpeckles`` then runs on bands of rows
+   at once, ``speckle_seams`` repairs the regions that cross the bands' seams (the result
+   equals one call on the whole image) and ``speckle_back`` marks the removed pixels.
+   ``fill_occlusions`` / ``median3`` / ``fill_background``: the optional post-processing,
+   rows in parallel.
 
 Parallelism: the big kernels work on a range of rows and run as tasks on Python threads
 (:mod:`._parallel`; they release the GIL) instead of ``prange`` loops. Numba compiles each
@@ -99,12 +101,12 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   ``vpopcntd``/``vpopcntq``); the auto-vectorised per-pixel loop it replaced took about 2
   cycles per disparity.
 
-Where the time goes (teddy 450 x 375, D = 64, fast preset, 2 threads, best of 15): the
-single pass with its census costs computed row by row 8.2 ms (one thread, 16-lane vectors:
-costs ~4.5 ms, right->left pass 2.6 ms, left->right + top 3.5 ms, WTA 4.7 ms), LR check +
-int16 copy 0.9 ms, ``cv2.filterSpeckles`` 1.6 ms (OpenCV's, single-threaded; a parallel
-union-find in numba gave the same regions but took twice as long); OpenCV's 3WAY takes
-14.5 ms for everything.
+Where the time goes (teddy 450 x 375, D = 64, fast preset, one thread, each stage added in
+turn to a loop over the rows; two runs on the noisy benchmark machine): census costs 3.0-5.4
+ms, right->left pass 2.8-3.5 ms, left->right + top 3.6-4.1 ms, WTA 4.5-5.9 ms, LR check and
+int16 copy 2.6-3.8 ms. ``cv2.filterSpeckles`` runs on one band of rows per thread
+(``sgm._filter_speckles``; a parallel union-find in numba gave the same regions but took
+twice as long as OpenCV's serial filter).
 """
 
 from __future__ import annotations
