@@ -219,7 +219,7 @@ def _census_row(img, y, wh, ww, sym, row, k0, k1):
     """Bits `k0` to `k1` (window order) of row `y`'s census strings into `row`, in uint32
     (twice the SIMD lanes of uint64: longer strings are built from two halves).
 
-    `img` is the float32 image with its columns padded (:func:`census_padded`: ``ww // 2``
+    `img` is the float32 image with its columns padded (``sgm.census_padded``: ``ww // 2``
     replicated columns on the left, ``ww // 2 + CENSUS_LANES`` on the right); `row` has room
     for the image width rounded up to ``CENSUS_LANES`` (the lanes past the width get
     garbage). Each group of CENSUS_LANES pixels keeps its strings in one register while all the
