@@ -27,7 +27,6 @@ _I16 = ir.IntType(16)
 _I32 = ir.IntType(32)
 _VT = ir.VectorType(_I16, LANES)
 _V8 = ir.VectorType(ir.IntType(8), LANES)
-_VM = ir.VectorType(ir.IntType(1), LANES)
 
 
 class Int16Vec(types.Type):
@@ -57,12 +56,12 @@ def _check_array(arr, dtypes=(types.uint8, types.int16, types.uint16)):
         raise TypeError(f"vector access needs an array of {dtypes}; got {arr}")
 
 
-def _lane_mask(builder, n):
-    """``<LANES x i1>``: lane i is on when ``i < n``."""
+def _lane_mask(builder, n, lanes=LANES):
+    """``<lanes x i1>``: lane i is on when ``i < n``."""
     n32 = builder.trunc(n, _I32) if n.type.width > 32 else builder.zext(n, _I32) \
         if n.type.width < 32 else n
-    iota = ir.Constant(ir.VectorType(_I32, LANES), list(range(LANES)))
-    nv = _splat(builder, n32, ir.VectorType(_I32, LANES))
+    iota = ir.Constant(ir.VectorType(_I32, lanes), list(range(lanes)))
+    nv = _splat(builder, n32, ir.VectorType(_I32, lanes))
     return builder.icmp_unsigned("<", iota, nv)
 
 
@@ -72,18 +71,31 @@ def _splat(builder, scalar, vty):
     return builder.shuffle_vector(v, ir.Constant(vty, ir.Undefined), zeros)
 
 
+def _type_code(el):
+    """LLVM's name of a vector element type in intrinsic names (``i16``, ``f32``, ...)."""
+    if isinstance(el, ir.FloatType):
+        return "f32"
+    if isinstance(el, ir.DoubleType):
+        return "f64"
+    return f"i{el.width}"
+
+
 def _masked_load(builder, ptr, mask, passthru):
     vty = passthru.type
-    name = f"llvm.masked.load.v{LANES}i{vty.element.width}.p0"
-    fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, _VM, vty])
+    el = vty.element
+    code = _type_code(el)
+    name = f"llvm.masked.load.v{vty.count}{code}.p0"
+    fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, mask.type, vty])
     fn = cgutils.get_or_insert_function(builder.module, fnty, name)
     return builder.call(fn, [ptr, ir.Constant(_I32, 1), mask, passthru])
 
 
 def _masked_store(builder, val, ptr, mask):
     vty = val.type
-    name = f"llvm.masked.store.v{LANES}i{vty.element.width}.p0"
-    fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, _VM])
+    el = vty.element
+    code = _type_code(el)
+    name = f"llvm.masked.store.v{vty.count}{code}.p0"
+    fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, mask.type])
     fn = cgutils.get_or_insert_function(builder.module, fnty, name)
     builder.call(fn, [val, ptr, ir.Constant(_I32, 1), mask])
 
@@ -506,3 +518,99 @@ def transpose16(typingctx, src, soff, sstride, dst, doff, dstride, nrows):
         return context.get_dummy_value()
 
     return types.none(src, soff, sstride, dst, doff, dstride, nrows), codegen
+
+
+# --------------------------------------------------------------------------------------------
+# left-right check: CENSUS_LANES pixels at a time
+
+
+@intrinsic
+def lr_check16(typingctx, dint, dsub, rkey, off, x0, n, W, max_diff):
+    """The left-right check of pixels ``x0 .. x0 + n - 1`` (``n <= CENSUS_LANES``) of one row
+    of `W` pixels: ``dint``, ``dsub`` and ``rkey`` are the flat WTA outputs (int16, float32,
+    uint32; the right keys x-reversed) and `off` the row's first element. A pixel keeps its
+    sub-pixel disparity ``v`` if the right pixel ``floor(x - v)`` or the next one lies in the
+    row and holds a key whose disparity is within `max_diff` of the pixel's; otherwise NaN
+    (pixels with no winner keep their NaN). The two right keys are gathered. Returns the
+    float32 lanes (NaN past `n`)."""
+    _check_array(dint, (types.int16,))
+    _check_array(dsub, (types.float32,))
+    _check_array(rkey, (types.uint32,))
+    L = CENSUS_LANES
+    f32v = ir.VectorType(_F32, L)
+    f64v = ir.VectorType(ir.DoubleType(), L)
+    i64 = ir.IntType(64)
+    i64v = ir.VectorType(i64, L)
+    i16v = ir.VectorType(_I16, L)
+    i1v = ir.VectorType(ir.IntType(1), L)
+
+    def i64_of(builder, x):
+        return builder.sext(x, i64) if x.type.width < 64 else x
+
+    def codegen(context, builder, sig, args):
+        adint, adsub, arkey, off, x0, n, w, md = args
+        start = builder.add(i64_of(builder, off), i64_of(builder, x0))
+        mask = _lane_mask(builder, n, L)
+        pd = _elem_ptr(context, builder, sig.args[0], adint, start, i16v)
+        d = builder.sext(_masked_load(builder, pd, mask, ir.Constant(i16v, [-1] * L)), _VU)
+        ps = _elem_ptr(context, builder, sig.args[1], adsub, start, f32v)
+        nan = ir.Constant(f32v, [float("nan")] * L)
+        v = _masked_load(builder, ps, mask, nan)
+        ok = builder.and_(mask, builder.icmp_signed(">=", d, ir.Constant(_VU, [0] * L)))
+        vz = builder.select(ok, v, ir.Constant(f32v, [0.0] * L))
+        xs = builder.add(_splat(builder, i64_of(builder, x0), i64v),
+                         ir.Constant(i64v, list(range(L))))
+        xf = builder.fsub(builder.sitofp(xs, f64v), builder.fpext(vz, f64v))
+        floor = cgutils.get_or_insert_function(builder.module, ir.FunctionType(f64v, [f64v]),
+                                               f"llvm.floor.v{L}f64")
+        xr0 = builder.fptosi(builder.call(floor, [xf]), i64v)
+        wv = _splat(builder, i64_of(builder, w), i64v)
+        zero = ir.Constant(i64v, [0] * L)
+        base = builder.ptrtoint(context.make_array(sig.args[2])(context, builder, arkey).data,
+                                i64)
+        rowend = builder.add(_splat(builder, builder.add(base, builder.mul(
+            builder.add(i64_of(builder, off), builder.sub(i64_of(builder, w),
+                                                          ir.Constant(i64, 1))),
+            ir.Constant(i64, 4))), i64v), zero)
+        ptrty = ir.VectorType(ir.PointerType(), L)
+        gather = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_VU, [ptrty, _I32, i1v, _VU]),
+            f"llvm.masked.gather.v{L}i32.v{L}p0")
+        inv = ir.Constant(_VU, [0xFFFFFFFF] * L)
+        mdv = _splat(builder, builder.trunc(md, _I32) if md.type.width > 32 else md, _VU)
+        agree = ir.Constant(i1v, [0] * L)
+        for j in (0, 1):
+            xr = builder.add(xr0, ir.Constant(i64v, [j] * L))
+            inb = builder.and_(builder.icmp_signed(">=", xr, zero),
+                               builder.icmp_signed("<", xr, wv))
+            gm = builder.and_(ok, inb)
+            xc = builder.select(inb, xr, zero)
+            # key of right pixel xc at rkey[off + W - 1 - xc]
+            addr = builder.sub(rowend, builder.mul(xc, ir.Constant(i64v, [4] * L)))
+            k = builder.call(gather, [builder.inttoptr(addr, ptrty), ir.Constant(_I32, 4), gm,
+                                      inv])
+            dr = builder.and_(k, ir.Constant(_VU, [0xFFFF] * L))
+            diff = builder.sub(dr, d)
+            neg = builder.sub(ir.Constant(_VU, [0] * L), diff)
+            adiff = builder.select(builder.icmp_signed("<", diff, ir.Constant(_VU, [0] * L)),
+                                   neg, diff)
+            good = builder.and_(builder.icmp_unsigned("!=", k, inv),
+                                builder.icmp_signed("<=", adiff, mdv))
+            agree = builder.or_(agree, builder.and_(gm, good))
+        keep = builder.or_(agree, builder.not_(ok))
+        return builder.select(keep, v, nan)
+
+    return float32vec(dint, dsub, rkey, off, x0, n, W, max_diff), codegen
+
+
+@intrinsic
+def fstore_n(typingctx, arr, off, v, n):
+    """``arr[off : off + n] = v[:n]`` for a float32 array (a masked store)."""
+    _check_array(arr, (types.float32,))
+
+    def codegen(context, builder, sig, args):
+        p = _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VF)
+        _masked_store(builder, args[2], p, _lane_mask(builder, args[3], CENSUS_LANES))
+        return context.get_dummy_value()
+
+    return types.none(arr, off, v, n), codegen
