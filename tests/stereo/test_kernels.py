@@ -170,8 +170,10 @@ def _post(C, guide, p, max_diff, rad, code, fixed_shape=(0, 0), inv=_INVALID):
 
 @pytest.mark.parametrize("paths", [4, 3])
 @pytest.mark.parametrize("max_diff", [0, 1, 3])
-def test_lr_check_matches_reference(rng, paths, max_diff):
-    H, W, D = 7, 21, 8
+# widths: a whole block of 16 pixels and a part of one (lr_check16), a part only, two whole
+@pytest.mark.parametrize("W", [21, 9, 32])
+def test_lr_check_matches_reference(rng, paths, max_diff, W):
+    H, D = 7, 8
     C = rng.integers(0, 40, (H, W, D)).astype(np.uint8)
     guide = np.zeros((H, W), np.uint8)
     p = SGMParams(num_disparities=D, uniqueness_ratio=0, paths=paths)
