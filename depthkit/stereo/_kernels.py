@@ -150,6 +150,7 @@ from ._simd import (
     vstore,
     vstore_n,
     vsub,
+    wta_finish16,
 )
 
 BIG = 0x3FFF  # int16 sentinel for out-of-range disparities in the path buffers
@@ -435,13 +436,14 @@ def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey, scratch):
     that for each disparity 16 neighbouring pixels are one vector: the left keys, the right
     keys (the same disparity row, read `d` columns further) and the uniqueness test's second
     best are then straight vertical minimums across pixels, with a lane mask for disparities
-    whose right pixel lies outside the image. In the pixel-major layout the right keys were a
-    scatter whose vectors overlapped the previous pixel's stores at an offset of one.
+    whose right pixel lies outside the image; the winners' sub-pixel fits follow in the same
+    vectors (:func:`wta_finish16`, the neighbouring sums gathered). In the pixel-major layout
+    the right keys were a scatter whose vectors overlapped the previous pixel's stores at an
+    offset of one.
     """
     W, D = Sr.shape
     T, keys = scratch
     TW = T.shape[1]
-    Wv = -(-W // CENSUS_LANES) * CENSUS_LANES
     lp = max(0, -min_disp)
     Sf = Sr.reshape(-1)
     Tf = T.reshape(-1)
@@ -478,47 +480,17 @@ def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey, scratch):
             du = np.uint64(d) * TWu
             best = ukey_min(best, uload16(Tf, du + ol), np.uint32(d), tl, lim)
             rb = ukey_min(rb, uload16(Tf, du + orr + np.uint64(d)), np.uint32(d), tr, lim)
-        ustore(keys, np.uint64(x0), best)
-        ustore(keys, np.uint64(Wv + x0), rb)
+        ustore(keys, np.uint64(x0), rb)
+        sec = best
         if uniq > 0:
             sec = usplat(np.uint32(0xFFFF))
             for d in range(D):
                 sec = usecond_min(sec, uload16(Tf, np.uint64(d) * TWu + ol), np.uint32(d), tl,
                                   lim, best)
-            ustore(keys, np.uint64(2 * Wv + x0), sec)
+        wta_finish16(best, sec, Tf, lp + x0, TW, x0, min(CENSUS_LANES, W - x0), W, D, min_disp,
+                     uniq, subpix, dint, dsub, 0)
     for xr in range(W):
-        rkey[W - 1 - xr] = keys[Wv + xr]
-    for x in range(W):
-        best = keys[x]
-        if best == mx:  # no disparity has a right pixel
-            dint[x] = -1
-            dsub[x] = np.nan
-            continue
-        bd = np.int64(best & np.uint32(0xFFFF))
-        bs = np.int64(best >> np.uint32(16))
-        if uniq > 0:
-            if np.int64(keys[2 * Wv + x]) * (100 - uniq) < bs * 100:
-                dint[x] = -1
-                dsub[x] = np.nan
-                continue
-        dint[x] = bd
-        dlo = min(max(0, x - min_disp - (W - 1)), D)
-        dhi = max(min(D, x - min_disp + 1), dlo)
-        off = 0.0
-        if bd > dlo and bd < dhi - 1:
-            a = np.float64(Sr[x, bd - 1])
-            b = np.float64(bs)
-            c = np.float64(Sr[x, bd + 1])
-            if subpix == 1:
-                den = a + c - 2.0 * b
-                if den > 0.0:
-                    off = (a - c) / (2.0 * den)
-            elif subpix == 2:
-                den = a - b if c < a else c - b
-                if den > 0.0:
-                    off = 0.5 * (a - c) / den
-        dsub[x] = np.float32(min_disp + bd + off)
-
+        rkey[W - 1 - xr] = keys[xr]
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _vstep(lm, l0, lp, c, p1v, limv, mprevv):
@@ -973,7 +945,9 @@ def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, i
             fstore_n(of, row + np.uint64(x0), lr_check16(df, sf, kf, row, x0, n, W, max_diff),
                      n)
     else:
-        o[:] = dsub[y]
+        ds = dsub[y]
+        for x in range(W):
+            o[x] = ds[x]
     if trunc_max > 0.0:
         # box pixels whose right pixel at this disparity is outside hold the "no match" cost,
         # not a measured one: left out

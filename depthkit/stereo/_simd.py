@@ -614,3 +614,112 @@ def fstore_n(typingctx, arr, off, v, n):
         return context.get_dummy_value()
 
     return types.none(arr, off, v, n), codegen
+
+
+@intrinsic
+def wta_finish16(typingctx, best, sec, T, lpx, TW, x0, n, W, D, min_disp, uniq, subpix, dint,
+                 dsub, off):
+    """The WTA's per-pixel end for pixels ``x0 .. x0 + n - 1`` of a row, from their keys `best`
+    and second-best costs `sec` (used when ``uniq > 0``): ``dint[off + x]`` gets the winning
+    index (-1 without a winner or when not unique) and ``dsub[off + x]`` the disparity with the
+    sub-pixel offset of a parabola (``subpix`` 1) or a symmetric V (2) through the sums at the
+    winner's neighbours, which are gathered from the disparity-major row `T` (column ``lpx +
+    lane``, row stride `TW`), or NaN. The same arithmetic as a scalar loop, in float64."""
+    _check_array(T, (types.uint16,))
+    _check_array(dint, (types.int16,))
+    _check_array(dsub, (types.float32,))
+    L = CENSUS_LANES
+    f32v = ir.VectorType(_F32, L)
+    f64v = ir.VectorType(ir.DoubleType(), L)
+    i64 = ir.IntType(64)
+    i64v = ir.VectorType(i64, L)
+    i16v = ir.VectorType(_I16, L)
+    i1v = ir.VectorType(ir.IntType(1), L)
+
+    def i64_of(builder, x):
+        return builder.sext(x, i64) if x.type.width < 64 else x
+
+    def i32_of(builder, x):
+        w = x.type.width
+        return builder.trunc(x, _I32) if w > 32 else (builder.sext(x, _I32) if w < 32 else x)
+
+    def codegen(context, builder, sig, args):
+        (best, sec, aT, lpx, tw, x0, n, w, nd, md, uq, sp, adint, adsub, off) = args
+        c32 = lambda v: ir.Constant(_VU, [v] * L)  # noqa: E731
+        mask = _lane_mask(builder, n, L)
+        bd = builder.and_(best, c32(0xFFFF))
+        bs = builder.lshr(best, c32(16))
+        ok = builder.and_(mask, builder.icmp_unsigned("!=", best, c32(0xFFFFFFFF)))
+        uqv = _splat(builder, i32_of(builder, uq), _VU)
+        unique = builder.icmp_signed(">=", builder.mul(sec, builder.sub(c32(100), uqv)),
+                                     builder.mul(bs, c32(100)))
+        use_uq = builder.icmp_signed(">", i32_of(builder, uq), ir.Constant(_I32, 0))
+        ok = builder.and_(ok, builder.or_(_splat(builder, builder.not_(use_uq), i1v), unique))
+        # disparities with a right pixel: dlo <= d < dhi
+        xs = builder.add(_splat(builder, i32_of(builder, x0), _VU),
+                         ir.Constant(_VU, list(range(L))))
+        t = builder.sub(xs, _splat(builder, i32_of(builder, md), _VU))
+        wv = _splat(builder, i32_of(builder, w), _VU)
+        dv = _splat(builder, i32_of(builder, nd), _VU)
+        zero = c32(0)
+
+        def smax(a, b):
+            return builder.select(builder.icmp_signed(">", a, b), a, b)
+
+        def smin(a, b):
+            return builder.select(builder.icmp_signed("<", a, b), a, b)
+
+        dlo = smin(smax(zero, builder.sub(t, builder.sub(wv, c32(1)))), dv)
+        dhi = smax(smin(dv, builder.add(t, c32(1))), dlo)
+        fit = builder.and_(ok, builder.and_(builder.icmp_signed(">", bd, dlo),
+                                            builder.icmp_signed("<", bd, builder.sub(dhi, c32(1)))))
+        # the neighbours' sums: T[(bd -+ 1) * TW + lpx + lane], read as 32 bits (low half)
+        base = builder.ptrtoint(context.make_array(sig.args[2])(context, builder, aT).data, i64)
+        col = builder.add(_splat(builder, i64_of(builder, lpx), i64v),
+                          ir.Constant(i64v, list(range(L))))
+        twv = _splat(builder, i64_of(builder, tw), i64v)
+        bd64 = builder.zext(bd, i64v)
+        ptrty = ir.VectorType(ir.PointerType(), L)
+        gather = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(_VU, [ptrty, _I32, i1v, _VU]),
+            f"llvm.masked.gather.v{L}i32.v{L}p0")
+
+        def neighbour(delta):
+            row = builder.add(bd64, ir.Constant(i64v, [delta] * L))
+            idx = builder.add(builder.mul(row, twv), col)
+            addr = builder.add(_splat(builder, base, i64v),
+                               builder.mul(idx, ir.Constant(i64v, [2] * L)))
+            g = builder.call(gather, [builder.inttoptr(addr, ptrty), ir.Constant(_I32, 2), fit,
+                                      zero])
+            return builder.uitofp(builder.and_(g, c32(0xFFFF)), f64v)
+
+        a = neighbour(-1)
+        c = neighbour(1)
+        b = builder.uitofp(bs, f64v)
+        f0 = ir.Constant(f64v, [0.0] * L)
+        # parabola: (a - c) / (2 (a + c - 2 b)); V: 0.5 (a - c) / (max side - b)
+        den1 = builder.fsub(builder.fadd(a, c), builder.fmul(ir.Constant(f64v, [2.0] * L), b))
+        off1 = builder.fdiv(builder.fsub(a, c), builder.fmul(ir.Constant(f64v, [2.0] * L), den1))
+        den2 = builder.select(builder.fcmp_ordered("<", c, a), builder.fsub(a, b),
+                              builder.fsub(c, b))
+        off2 = builder.fdiv(builder.fmul(ir.Constant(f64v, [0.5] * L), builder.fsub(a, c)), den2)
+        spv = i32_of(builder, sp)
+        is1 = builder.icmp_signed("==", spv, ir.Constant(_I32, 1))
+        is2 = builder.icmp_signed("==", spv, ir.Constant(_I32, 2))
+        o1 = builder.select(builder.fcmp_ordered(">", den1, f0), off1, f0)
+        o2 = builder.select(builder.fcmp_ordered(">", den2, f0), off2, f0)
+        offv = builder.select(is1, o1, builder.select(is2, o2, f0))
+        offv = builder.select(fit, offv, f0)
+        dd = builder.sitofp(builder.add(bd, _splat(builder, i32_of(builder, md), _VU)), f64v)
+        disp = builder.fptrunc(builder.fadd(dd, offv), f32v)
+        disp = builder.select(ok, disp, ir.Constant(f32v, [float("nan")] * L))
+        di = builder.trunc(builder.select(ok, bd, c32(0xFFFFFFFF)), i16v)
+        start = builder.add(i64_of(builder, off), i64_of(builder, x0))
+        _masked_store(builder, di, _elem_ptr(context, builder, sig.args[12], adint, start, i16v),
+                      mask)
+        _masked_store(builder, disp,
+                      _elem_ptr(context, builder, sig.args[13], adsub, start, f32v), mask)
+        return context.get_dummy_value()
+
+    return types.none(best, sec, T, lpx, TW, x0, n, W, D, min_disp, uniq, subpix, dint, dsub,
+                      off), codegen

@@ -412,11 +412,10 @@ def single_pass(C: np.ndarray, job: tuple, guide: np.ndarray, p: SGMParams, nban
 def wta_scratch(W: int, D: int, min_disparity: int) -> tuple[np.ndarray, np.ndarray]:
     """Scratch of the WTA (:func:`K._wta_row`) for rows of ``W x D`` sums, one per task: the
     row's sums disparity-major, uint16 ``(D, columns)`` with room on both sides so that every
-    vector load stays inside, and uint32 room for the lanes' left keys, right keys and
-    second-best costs."""
+    vector load stays inside, and uint32 room for the right view's keys."""
     Wv = -(-W // CENSUS_LANES) * CENSUS_LANES
     cols = max(0, -min_disparity) + Wv + D + max(min_disparity, 0)
-    return np.empty((D, cols), np.uint16), np.empty(3 * Wv, np.uint32)
+    return np.empty((D, cols), np.uint16), np.empty(Wv, np.uint32)
 
 
 def _path_rows(shape: tuple, D: int) -> np.ndarray:
