@@ -81,15 +81,20 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   the left keys and the right view's keys (the same disparity row read ``d`` columns
   further). The pixel-major WTA it replaced built the keys per pixel and scattered the right
   keys, whose vectors overlapped the previous pixel's stores (it visited the columns 16 apart
-  to let them line up); it took 8.5 ms on 375 rows of 450 x 64 sums against 6.8 ms now
-  (transposition ~25 %, keys ~40 %, the per-pixel sub-pixel fit and stores the rest), and
-  15.0 against 8.0 ms with the uniqueness test, which is one more vector pass here.
+  to let them line up); it took 8.5 ms on 375 rows of 450 x 64 sums against 6.8 ms (then:
+  transposition ~25 %, keys ~40 %, the per-pixel sub-pixel fit and stores the rest), and
+  15.0 against 8.0 ms with the uniqueness test, which is one more vector pass here. The
+  sub-pixel fit now runs on the same 16 lanes (``wta_finish16``, the winners' neighbouring
+  sums gathered): 0.92x the WTA's time at D = 64, 0.78x at D = 16.
 - The left-right check (``_lr_row``) runs 16 pixels at a time (``lr_check16``: the pixels'
   disparities and their right pixels ``floor(x - v)`` in vectors, the two right keys fetched
   with ``vpgatherqd``); as a per-pixel loop its data-dependent branches cost about 25 cycles a
   pixel. With the int16 copy it went from 2.0-3.8 to 0.4-1.2 ms on teddy (one thread), and
   the fast preset to 0.92x its time (A/B in one process). The truncated-cost test and the box
   sub-pixel fit follow as scalar passes over the pixels they concern.
+- Compile time: a slice assignment (``o[:] = row``) pulls in numba's generic broadcasting
+  code; in ``_lr_row`` it took the first call of the default matcher from 12 to 20 s. The
+  kernels copy with loops.
 - Slicing an array per pixel costs reference counting, and a signed index that might be
   negative gets wrap-around code, which turns contiguous loads into gathers
   (``vpextrq``/``vpinsrw``); the hot loops take flat arrays with uint64 offsets (every term
