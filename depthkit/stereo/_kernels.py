@@ -137,7 +137,6 @@ from ._simd import (
     ukey_min,
     ulanes,
     uload16,
-    urlanes,
     usecond_min,
     ushift_lt,
     usplat,
@@ -474,9 +473,9 @@ def _wta_row(Sr, min_disp, uniq, subpix, dint, dsub, rkey, scratch):
     mx = np.uint32(0xFFFFFFFF)
     for x0 in range(0, W, CENSUS_LANES):
         # left pixel x = x0 + lane: right pixel x - min_disp - d in [0, W)
-        tl = ulanes(np.uint32(x0 - min_disp))
+        tl = ulanes(np.uint32(x0 - min_disp), 1)
         # right pixel xr = x0 + lane: left pixel xr + min_disp + d in [0, W)
-        tr = urlanes(np.uint32(W - 1 - min_disp - x0))
+        tr = ulanes(np.uint32(W - 1 - min_disp - x0), -1)
         ol = np.uint64(lp + x0)
         orr = np.uint64(lp + x0 + min_disp)
         best = usplat(mx)

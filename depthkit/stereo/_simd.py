@@ -401,29 +401,17 @@ def uload16(typingctx, arr, off):
 
 
 @intrinsic
-def ulanes(typingctx, x):
-    """``x + [0, 1, ..., CENSUS_LANES - 1]`` (uint32, wrapping)."""
-    if not isinstance(x, types.Integer):
-        raise TypeError(f"ulanes needs an integer; got {x}")
+def ulanes(typingctx, x, step):
+    """``x + step * [0, 1, ..., CENSUS_LANES - 1]`` (uint32, wrapping; `step` +1 or -1)."""
+    if not isinstance(x, types.Integer) or not isinstance(step, types.Integer):
+        raise TypeError(f"ulanes needs integers; got {x}, {step}")
 
     def codegen(context, builder, sig, args):
         iota = ir.Constant(_VU, list(range(CENSUS_LANES)))
-        return builder.add(_usplat(builder, args[0]), iota)
+        return builder.add(_usplat(builder, args[0]),
+                           builder.mul(iota, _usplat(builder, args[1])))
 
-    return uint32vec(x), codegen
-
-
-@intrinsic
-def urlanes(typingctx, x):
-    """``x - [0, 1, ..., CENSUS_LANES - 1]`` (uint32, wrapping)."""
-    if not isinstance(x, types.Integer):
-        raise TypeError(f"urlanes needs an integer; got {x}")
-
-    def codegen(context, builder, sig, args):
-        iota = ir.Constant(_VU, list(range(CENSUS_LANES)))
-        return builder.sub(_usplat(builder, args[0]), iota)
-
-    return uint32vec(x), codegen
+    return uint32vec(x, step), codegen
 
 
 @intrinsic
