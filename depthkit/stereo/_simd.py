@@ -512,6 +512,29 @@ def transpose16(typingctx, src, soff, sstride, dst, doff, dstride, nrows):
 # left-right check: CENSUS_LANES pixels at a time
 
 
+_VF64 = ir.VectorType(ir.DoubleType(), CENSUS_LANES)
+_I64 = ir.IntType(64)
+_VI64 = ir.VectorType(_I64, CENSUS_LANES)
+_VI16 = ir.VectorType(_I16, CENSUS_LANES)
+_VI1 = ir.VectorType(ir.IntType(1), CENSUS_LANES)
+
+
+def _int64(builder, x):
+    """An integer value sign-extended to i64."""
+    return builder.sext(x, _I64) if x.type.width < 64 else x
+
+
+def _gather32(builder, addr, align, mask, passthru):
+    """``llvm.masked.gather`` of CENSUS_LANES 32-bit words at the byte addresses `addr`
+    (``<CENSUS_LANES x i64>``); lanes off in `mask` get `passthru`."""
+    ptrty = ir.VectorType(ir.PointerType(), CENSUS_LANES)
+    fn = cgutils.get_or_insert_function(
+        builder.module, ir.FunctionType(_VU, [ptrty, _I32, _VI1, _VU]),
+        f"llvm.masked.gather.v{CENSUS_LANES}i32.v{CENSUS_LANES}p0")
+    return builder.call(fn, [builder.inttoptr(addr, ptrty), ir.Constant(_I32, align), mask,
+                             passthru])
+
+
 @intrinsic
 def lr_check16(typingctx, dint, dsub, rkey, off, x0, n, W, max_diff):
     """The left-right check of pixels ``x0 .. x0 + n - 1`` (``n <= CENSUS_LANES``) of one row
@@ -525,15 +548,8 @@ def lr_check16(typingctx, dint, dsub, rkey, off, x0, n, W, max_diff):
     _check_array(dsub, (types.float32,))
     _check_array(rkey, (types.uint32,))
     L = CENSUS_LANES
-    f32v = ir.VectorType(_F32, L)
-    f64v = ir.VectorType(ir.DoubleType(), L)
-    i64 = ir.IntType(64)
-    i64v = ir.VectorType(i64, L)
-    i16v = ir.VectorType(_I16, L)
-    i1v = ir.VectorType(ir.IntType(1), L)
-
-    def i64_of(builder, x):
-        return builder.sext(x, i64) if x.type.width < 64 else x
+    f32v, f64v, i64, i64v, i16v, i1v = _VF, _VF64, _I64, _VI64, _VI16, _VI1
+    i64_of = _int64
 
     def codegen(context, builder, sig, args):
         adint, adsub, arkey, off, x0, n, w, md = args
@@ -560,10 +576,6 @@ def lr_check16(typingctx, dint, dsub, rkey, off, x0, n, W, max_diff):
             builder.add(i64_of(builder, off), builder.sub(i64_of(builder, w),
                                                           ir.Constant(i64, 1))),
             ir.Constant(i64, 4))), i64v), zero)
-        ptrty = ir.VectorType(ir.PointerType(), L)
-        gather = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_VU, [ptrty, _I32, i1v, _VU]),
-            f"llvm.masked.gather.v{L}i32.v{L}p0")
         inv = ir.Constant(_VU, [0xFFFFFFFF] * L)
         mdv = _splat(builder, builder.trunc(md, _I32) if md.type.width > 32 else md, _VU)
         agree = ir.Constant(i1v, [0] * L)
@@ -575,8 +587,7 @@ def lr_check16(typingctx, dint, dsub, rkey, off, x0, n, W, max_diff):
             xc = builder.select(inb, xr, zero)
             # key of right pixel xc at rkey[off + W - 1 - xc]
             addr = builder.sub(rowend, builder.mul(xc, ir.Constant(i64v, [4] * L)))
-            k = builder.call(gather, [builder.inttoptr(addr, ptrty), ir.Constant(_I32, 4), gm,
-                                      inv])
+            k = _gather32(builder, addr, 4, gm, inv)
             dr = builder.and_(k, ir.Constant(_VU, [0xFFFF] * L))
             diff = builder.sub(dr, d)
             neg = builder.sub(ir.Constant(_VU, [0] * L), diff)
@@ -617,15 +628,8 @@ def wta_finish16(typingctx, best, sec, T, lpx, TW, x0, n, W, D, min_disp, uniq, 
     _check_array(dint, (types.int16,))
     _check_array(dsub, (types.float32,))
     L = CENSUS_LANES
-    f32v = ir.VectorType(_F32, L)
-    f64v = ir.VectorType(ir.DoubleType(), L)
-    i64 = ir.IntType(64)
-    i64v = ir.VectorType(i64, L)
-    i16v = ir.VectorType(_I16, L)
-    i1v = ir.VectorType(ir.IntType(1), L)
-
-    def i64_of(builder, x):
-        return builder.sext(x, i64) if x.type.width < 64 else x
+    f32v, f64v, i64, i64v, i16v, i1v = _VF, _VF64, _I64, _VI64, _VI16, _VI1
+    i64_of = _int64
 
     def i32_of(builder, x):
         w = x.type.width
@@ -667,18 +671,12 @@ def wta_finish16(typingctx, best, sec, T, lpx, TW, x0, n, W, D, min_disp, uniq, 
                           ir.Constant(i64v, list(range(L))))
         twv = _splat(builder, i64_of(builder, tw), i64v)
         bd64 = builder.zext(bd, i64v)
-        ptrty = ir.VectorType(ir.PointerType(), L)
-        gather = cgutils.get_or_insert_function(
-            builder.module, ir.FunctionType(_VU, [ptrty, _I32, i1v, _VU]),
-            f"llvm.masked.gather.v{L}i32.v{L}p0")
-
         def neighbour(delta):
             row = builder.add(bd64, ir.Constant(i64v, [delta] * L))
             idx = builder.add(builder.mul(row, twv), col)
             addr = builder.add(_splat(builder, base, i64v),
                                builder.mul(idx, ir.Constant(i64v, [2] * L)))
-            g = builder.call(gather, [builder.inttoptr(addr, ptrty), ir.Constant(_I32, 2), fit,
-                                      zero])
+            g = _gather32(builder, addr, 2, fit, zero)
             return builder.uitofp(builder.and_(g, c32(0xFFFF)), f64v)
 
         a = neighbour(-1)
