@@ -19,15 +19,22 @@ Stages and data layout
    needs the previous pixel; the other three only the previous row, kept in per-row int16
    buffers ``(2, 3, W + 2, D2)`` that stay in cache (padding columns hold zeros = "a path
    starts here", padding disparities hold a large sentinel so ``d - 1``/``d + 1`` need no
-   branches). Path costs are int16 and the sum volume ``S`` is uint16, so the peak memory is
-   1 (cost) + 2 (sum) = 3 bytes per pixel x disparity (plus the row buffers, 12 x W x D bytes,
-   and a few per-pixel maps).
+   branches). Path costs are int16 and the sum volume ``S`` is uint16.
    The two sweeps run at the same time on two threads without touching the same rows: phase 1
    has the forward sweep on the top half and the backward sweep on the bottom half (each
    computes its rows' costs and *stores* its sums); phase 2 swaps halves (each *adds*), and
    whichever sweep completes a row also runs the winner-takes-all on it while it is still in
    cache (left disparity with uniqueness and sub-pixel offset, and the right view's disparity
    by the diagonal search, so no second aggregation), then the post-processing of step 4.
+   Memory: phase 2 computes its rows' census costs again, a few rows ahead, into a ring of
+   rows that also serves the box fit, instead of reading a cost volume (1 byte per pixel x
+   disparity) that phase 1 would have written; the WTA maps are one row per task. The peak is
+   the sum volume, 2 bytes per pixel x disparity, plus the row buffers (12 x W x D bytes per
+   task) and about 16 bytes per pixel of images and outputs. Computing the costs twice costs
+   the balanced preset about 8 % of its time (A/B in one process, after the two speed-ups
+   it came with: the vector border pixels of the Hamming costs and the vector box fit). The
+   cost volume stays for the Birchfield-Tomasi cost, 16 paths (the knight-move sweeps read
+   the costs a third time) and the single pass with a box fit.
    16 paths add two sweeps of the eight knight-move paths (``aggregate_knight_rows``: from
    the previous row two columns away and from two rows back one column away, the latter in a
    ring of three row buffers), in the same two phases.
@@ -123,13 +130,13 @@ the same regions but took twice as long as OpenCV's serial filter).
 from __future__ import annotations
 
 import numpy as np
-from numba import literally, njit, prange, types
-from numba.extending import intrinsic
+from numba import literally, njit, prange
 
 from .._numba import CACHE, FASTMATH
 from ._simd import (
     CENSUS_LANES,
     LANES,
+    box_fit16,
     fload,
     fstore_n,
     lr_check16,
@@ -148,6 +155,7 @@ from ._simd import (
     vload_n,
     vmin,
     vpopxor,
+    vpopxor_grad,
     vshift_down,
     vshift_up,
     vsplat,
@@ -158,28 +166,6 @@ from ._simd import (
 )
 
 BIG = 0x3FFF  # int16 sentinel for out-of-range disparities in the path buffers
-
-
-@intrinsic
-def _popcount64(typingctx, x):
-    """Population count of a uint64 (LLVM ``ctpop``)."""
-    sig = types.uint64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
-
-
-@intrinsic
-def _popcount32(typingctx, x):
-    """Population count of a uint32 (LLVM ``ctpop``: 16 lanes of ``vpopcntd``)."""
-    sig = types.uint32(types.uint32)
-
-    def codegen(context, builder, signature, args):
-        return builder.ctpop(args[0])
-
-    return sig, codegen
 
 
 # --------------------------------------------------------------------------------------------
@@ -201,21 +187,6 @@ def guide_u8(img):
 
 # --------------------------------------------------------------------------------------------
 # matching cost
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _ham_row(o, a, seg, n):
-    """``o[k] = popcount(a ^ seg[k])`` (seg is the reversed right row segment)."""
-    for k in range(n):
-        o[k] = np.uint8(_popcount64(a ^ seg[k]))
-
-
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _ham_grad_row(o, a, seg, g, gseg, g_cap, g_weight, n):
-    for k in range(n):
-        h = np.float32(_popcount64(a ^ seg[k]))
-        t = min(abs(g - gseg[k]), g_cap) * g_weight
-        o[k] = np.uint8(min(h + t, np.float32(255.0)))
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -300,66 +271,71 @@ def _cost_row(job, y, orow):
     short = nbits <= 32  # census strings fit in uint32
     nfull = D // LANES
     tail = D - nfull * LANES
+    # the right row reversed, with room on both sides so that every disparity's lane reads
+    # inside: pixels near the borders take the vector path too, and their disparities whose
+    # right pixel is outside are overwritten with the invalid cost after it
+    pad = max(0, -min_disp)
+    nr = pad + W + max(0, min_disp + D)
     cl32 = np.empty(Wv, np.uint32)
     cr32 = np.empty(Wv, np.uint32)
     k0 = np.int64(0)  # not a literal 0, which would compile _census_row a second time
     if short:
         _census_row(imgl, y, wh, ww, sym, cl32, k0, nbits)
         _census_row(imgr, y, wh, ww, sym, cr32, k0, nbits)
-        crow32 = cr32[:W][::-1].copy()
-        cl = cl32.astype(np.uint64)  # for the few pixels near the borders (below)
-        crow = crow32.astype(np.uint64)
+        crow32 = np.zeros(nr, np.uint32)
+        for i in range(W):
+            crow32[pad + i] = cr32[W - 1 - i]
+        cl = np.empty(0, np.uint64)
+        crow = np.empty(0, np.uint64)
     else:
         # the first nbits - 32 bits and the last 32 in uint32 halves (half the time of one
         # uint64 pass on the 9x7 window), then joined
         cl = np.empty(W, np.uint64)
-        cr = np.empty(W, np.uint64)
+        crow = np.zeros(nr, np.uint64)
         lo = np.empty(Wv, np.uint32)
-        for img, out, hi in ((imgl, cl, cl32), (imgr, cr, cr32)):
-            _census_row(img, y, wh, ww, sym, hi, k0, nbits - 32)
-            _census_row(img, y, wh, ww, sym, lo, nbits - 32, nbits)
-            for x in range(W):
-                out[x] = (np.uint64(hi[x]) << np.uint64(32)) | np.uint64(lo[x])
-        crow = cr[::-1].copy()
-        cl32 = np.empty(0, np.uint32)
+        _census_row(imgl, y, wh, ww, sym, cl32, k0, nbits - 32)
+        _census_row(imgl, y, wh, ww, sym, lo, nbits - 32, nbits)
+        for x in range(W):
+            cl[x] = (np.uint64(cl32[x]) << np.uint64(32)) | np.uint64(lo[x])
+        _census_row(imgr, y, wh, ww, sym, cr32, k0, nbits - 32)
+        _census_row(imgr, y, wh, ww, sym, lo, nbits - 32, nbits)
+        for x in range(W):
+            crow[pad + W - 1 - x] = (np.uint64(cr32[x]) << np.uint64(32)) | np.uint64(lo[x])
         crow32 = np.empty(0, np.uint32)
+    # the right gradients reversed, indexed like crow
+    grow = np.zeros(nr if use_g else 0, np.float32)
+    if use_g:
+        for i in range(W):
+            grow[pad + i] = gr_rev[y, i]
     orowf = orow.reshape(-1)
+    # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
+    # auto-vectorised per-pixel loop paid its set-up at every pixel (2 cycles per disparity),
+    # and the scalar loop it had at the borders took as long as the vectors
     for x in range(W):
+        jo = np.uint64(pad + W - 1 - x + min_disp)
+        of = np.uint64(x * D)
+        gx = gl[y, x] if use_g else np.float32(0.0)
+        for k in range(nfull + (1 if tail > 0 else 0)):
+            ko = np.uint64(k * LANES)
+            n = LANES if k < nfull else tail
+            if use_g:
+                if short:
+                    v = vpopxor_grad(crow32, jo + ko, cl32[x], grow, gx, g_cap, g_weight, n)
+                else:
+                    v = vpopxor_grad(crow, jo + ko, cl[x], grow, gx, g_cap, g_weight, n)
+            elif short:
+                v = vpopxor(crow32, jo + ko, cl32[x], n)
+            else:
+                v = vpopxor(crow, jo + ko, cl[x], n)
+            if k < nfull:
+                vstore(orowf, of + ko, v)
+            else:
+                vstore_n(orowf, of + ko, v, tail)
+        # disparities whose right pixel is outside the image
         dlo = min(max(0, x - min_disp - (W - 1)), D)
         dhi = max(min(D, x - min_disp + 1), dlo)
-        if dlo == 0 and dhi == D and not use_g:
-            # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
-            # auto-vectorised loop paid its set-up at every pixel (2 cycles per disparity)
-            jo = np.uint64(W - 1 - x + min_disp)
-            of = np.uint64(x * D)
-            for k in range(nfull):  # whole chunks: the lane count is a constant
-                ko = np.uint64(k * LANES)
-                if short:
-                    v = vpopxor(crow32, jo + ko, cl32[x], LANES)
-                else:
-                    v = vpopxor(crow, jo + ko, cl[x], LANES)
-                vstore(orowf, of + ko, v)
-            if tail > 0:
-                ko = np.uint64(nfull * LANES)
-                if short:
-                    v = vpopxor(crow32, jo + ko, cl32[x], tail)
-                else:
-                    v = vpopxor(crow, jo + ko, cl[x], tail)
-                vstore_n(orowf, of + ko, v, tail)
-            continue
-        o = orow[x]
-        _fill_invalid(o, dlo, dhi, inv)
-        n = dhi - dlo
-        if n <= 0:
-            continue
-        j0 = W - 1 - x + min_disp + dlo
-        if use_g:
-            _ham_grad_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], gl[y, x],
-                          gr_rev[y, j0:j0 + n], g_cap, g_weight, n)
-        else:
-            _ham_row(o[dlo:dhi], cl[x], crow[j0:j0 + n], n)
-
-
+        if dlo > 0 or dhi < D:
+            _fill_invalid(orow[x], dlo, dhi, inv)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -637,18 +613,22 @@ def _sweep_row(Cf, Sf, g, gp, p2lut, P1, s, Lbuf, Mbuf, par, hbuf, horiz, vert, 
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _finish_row(C, y, Sr, wta, post, Ct, ty, scratch):
+def _finish_row(C, y, Sr, wta, post, scratch):
     """The WTA of a completed row of sums `Sr` (:func:`_wta_row`; ``wta`` is ``(min_disp, uniq,
     subpix, dint, dsub, rkey)``), then, when ``post = (max_diff, rad, mode, out, fixed,
     invalid, trunc_max)`` has an output with rows, the LR check and what follows it
-    (:func:`_lr_row`; ``Ct[ty]`` is row `y` of the costs: the volume `C`, or the one row that
-    the single pass keeps)."""
+    (:func:`_lr_row`; `C` holds the costs: the volume, or a ring of rows around `y`).
+
+    The WTA maps hold row `y` in row ``y % rows``: maps of the image's height keep every row,
+    a task's one-row maps only the row being finished, which is all the LR check reads.
+    """
     min_disp, uniq, subpix, dint, dsub, rkey = wta
-    _wta_row(Sr, min_disp, uniq, subpix, dint[y], dsub[y], rkey[y], scratch)
+    wy = y % dint.shape[0]
+    _wta_row(Sr, min_disp, uniq, subpix, dint[wy], dsub[wy], rkey[wy], scratch)
     max_diff, rad, mode, out, fixed, invalid, trunc_max = post
     if out.shape[0] > 0:
-        _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
-                trunc_max, Ct, ty)
+        _lr_row(C, y, wy, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed,
+                invalid, trunc_max)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -666,16 +646,31 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
     post-processing follow (:func:`_finish_row`; ``scratch`` is the task's
     :func:`depthkit.stereo.sgm.wta_scratch`). :func:`depthkit.stereo.sgm.aggregate` runs the
     two sweeps as two tasks in two phases.
+
+    With fewer rows than the image, `C` is the task's ring of cost rows (row `y` in
+    ``C[y % R]``, :func:`depthkit.stereo.sgm.cost_ring`) and both halves compute their rows'
+    costs from the ``job``: the second one ``(R - 1) // 2`` rows ahead of its paths, so the
+    rows around a finished row are there for its post-processing. Computing the costs twice
+    instead of keeping a volume saves 1 byte per pixel x disparity.
     """
-    H = C.shape[0]
-    make_cost = store and job[0].shape[0] == H
+    H = guide.shape[0]
+    R = C.shape[0]
+    ring = R != H
+    make_cost = ring or (store and job[0].shape[0] == H)
+    ahead = (R - 1) // 2 if (ring and finalize) else 0
+    if ring:
+        for yc in range(ya - ahead * step, ya + ahead * step, step):  # the rows before ya's
+            if yc >= 0 and yc < H:
+                _cost_row(job, yc, C[yc % R])
     sums = 0 if store else 1
     for y in range(ya, yb, step):
         if make_cost:
-            _cost_row(job, y, C[y])
+            yc = y + ahead * step
+            if yc >= 0 and yc < H:
+                _cost_row(job, yc, C[yc % R])
         yp = y - step
         gp = guide[yp] if (yp >= 0 and yp < H) else guide[y]
-        Cf = C[y].reshape(-1)
+        Cf = C[y % R].reshape(-1)
         Sf = S[y].reshape(-1)
         par = (y * step) & 1
         if diag:
@@ -685,7 +680,7 @@ def aggregate_rows(C, job, S, guide, p2lut, P1, ya, yb, step, Lbuf, Mbuf, hbuf, 
             _sweep_row(Cf, Sf, guide[y], gp, p2lut, P1, step, Lbuf, Mbuf, par, hbuf, True, True,
                        False, sums)
         if finalize:
-            _finish_row(C, y, S[y], wta, post, C, y, scratch)
+            _finish_row(C, y, S[y], wta, post, scratch)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -796,7 +791,7 @@ def aggregate_knight_rows(C, S, guide, p2lut, P1, ya, yb, step, Lab, Mab, Lcd, M
         _knight_row(C[y].reshape(-1), S[y].reshape(-1), g, gp, gpp, p2lut, P1, step, Lab, Mab,
                     t & 1, Lcd, Mcd, (t - 2) % 3, t % 3)
         if finalize:
-            _finish_row(C, y, S[y], wta, post, C, y, scratch)
+            _finish_row(C, y, S[y], wta, post, scratch)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -844,10 +839,9 @@ def single_pass_band(C, job, guide, p2lut, P1, diag, y0, y1, warmup, Lbuf, Mbuf,
             _sweep_row(Cf, Srow, g, gp, p2lut, P1, 1, Lbuf, Mbuf, par, hbuf, True, True, False,
                        1)
         if stream:
-            _finish_row(C, y, Srow.reshape(W, D), wta, post, crow.reshape(1, W, D), 0,
-                        scratch)
+            _finish_row(crow.reshape(1, W, D), y, Srow.reshape(W, D), wta, post, scratch)
         else:
-            _finish_row(C, y, Srow.reshape(W, D), wta, post, C, y, scratch)
+            _finish_row(C, y, Srow.reshape(W, D), wta, post, scratch)
 
 
 # --------------------------------------------------------------------------------------------
@@ -878,30 +872,32 @@ def _fit_offset(a, m, c, mode):
 def _box_fit(C, y0, y1, x0, x1, d, mode):
     """Sub-pixel offset of winner `d` from the matching cost summed over rows ``y0:y1`` and
     columns ``x0:x1`` at ``d - 1, d, d + 1``: a parabola (`mode` 1) or a symmetric V (2),
-    clipped to +-0.5."""
+    clipped to +-0.5. Row ``yy`` of the costs is ``C[yy % R]`` (a volume or a ring of rows)."""
     a = 0
     m = 0
     c = 0
+    R = C.shape[0]
     for yy in range(y0, y1):
+        Cy = C[yy % R]
         for xx in range(x0, x1):
-            a += np.int64(C[yy, xx, d - 1])
-            m += np.int64(C[yy, xx, d])
-            c += np.int64(C[yy, xx, d + 1])
+            a += np.int64(Cy[xx, d - 1])
+            m += np.int64(Cy[xx, d])
+            c += np.int64(Cy[xx, d + 1])
     return _fit_offset(a, m, c, mode)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _box_fit3(Cf, o, sx, sy, mode):
-    """:func:`_box_fit` for a 3 x 3 box that lies inside the image, unrolled on the flat cost
-    volume: ``o`` is the offset of ``C[y - 1, x - 1, d - 1]``, `sx` and `sy` the column and row
-    strides (about 3x faster than the general loops, which dominated the LR pass)."""
+def _box_fit3(Cf, o0, o1, o2, sx, mode):
+    """:func:`_box_fit` for a 3 x 3 box that lies inside the image, unrolled on the flat costs:
+    ``o0, o1, o2`` are the offsets of ``x - 1, d - 1`` in rows ``y - 1, y, y + 1``, `sx` the
+    column stride (about 3x faster than the general loops, which dominated the LR pass)."""
     a = 0
     m = 0
     c = 0
     one = np.uint64(1)
     two = np.uint64(2)
     for i in range(3):
-        r = o + np.uint64(i) * sy
+        r = o0 if i == 0 else (o1 if i == 1 else o2)
         for j in range(3):
             q = r + np.uint64(j) * sx
             a += np.int64(Cf[q])
@@ -911,74 +907,97 @@ def _box_fit3(Cf, o, sx, sy, mode):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _lr_row(C, y, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
-            trunc_max, Ct, ty):
-    """Row `y`: the left-right check against the right view's keys (a pixel stays if either
-    right pixel next to ``x - disparity`` has a key within `max_diff`; negative switches it
-    off), then the sub-pixel fit on the raw costs summed over a ``2 rad + 1`` box (``rad > 0``),
+def _lr_row(C, y, wy, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
+            trunc_max):
+    """Row `y` (row `wy` of the WTA maps): the left-right check against the right view's keys
+    (a pixel stays if either right pixel next to ``x - disparity`` has a key within
+    `max_diff`; negative switches it off), then the sub-pixel fit on the raw costs summed over
+    a ``2 rad + 1`` box (``rad > 0``; 3 x 3 boxes 16 pixels at a time, :func:`box_fit16`),
     then the int16 1/16-pixel copy of :func:`speckle_fixed` (when ``fixed`` has rows), into
     ``out[y]``.
 
-    It needs only row `y` of the
-    WTA outputs (`rkey` x-reversed, as :func:`_wta_row` stores it) and rows ``y - rad .. y + rad``
-    of the costs, so the aggregation runs it on each row as soon as the row's WTA is done, while
-    the row is still in cache (``post`` of :func:`aggregate_rows`).
+    It needs only row `y` of the WTA outputs (`rkey` x-reversed, as :func:`_wta_row` stores
+    it) and rows ``y - rad .. y + rad`` of the costs, so the aggregation runs it on each row as
+    soon as the row's WTA is done, while the row is still in cache (``post`` of
+    :func:`aggregate_rows`). `C` is the cost volume or a ring of ``R`` rows around `y` (row
+    ``yy`` in ``C[yy % R]``).
 
     Where the disparity range runs off the right image (``x - min_disp < D - 1``) the true
     match may lie outside it, and the winner is only the best of the wrong candidates: there,
     with ``trunc_max > 0``, a winner whose mean matching cost over its 3x3 box exceeds
-    ``trunc_max`` is invalid (before the sub-pixel fit). ``Ct[ty]`` is row `y` of the costs
-    (with the rows around it when ``Ct`` is the volume; the single pass keeps one row, so its
-    box is 1x3).
+    ``trunc_max`` is invalid (before the sub-pixel fit). The single pass keeps one row of
+    costs (``R = 1``), so its box is 1x3.
     """
-    W = dint.shape[1]
-    D = C.shape[2]  # C is read only for the box fit (rad > 0); otherwise it may be empty
-    Dt = Ct.shape[2]
+    H, W = out.shape
+    R = C.shape[0]
+    D = C.shape[2]
+    # the costs' rows around y: all in a volume, (R - 1) // 2 either side in a ring
+    reach = H if R == H else (R - 1) // 2
     o = out[y]
-    di = dint[y]
+    di = dint[wy]
     # in passes: the check 16 pixels at a time (the right keys gathered), then the cost tests
     # on the pixels they concern, then the int16 copy (a straight loop: it vectorises)
     if max_diff >= 0:
-        row = np.uint64(y * W)
+        row = np.uint64(wy * W)
+        orow = np.uint64(y * W)
         of = out.reshape(-1)
         df = dint.reshape(-1)
         sf = dsub.reshape(-1)
         kf = rkey.reshape(-1)
         for x0 in range(0, W, CENSUS_LANES):
             n = min(CENSUS_LANES, W - x0)
-            fstore_n(of, row + np.uint64(x0), lr_check16(df, sf, kf, row, x0, n, W, max_diff),
+            fstore_n(of, orow + np.uint64(x0), lr_check16(df, sf, kf, row, x0, n, W, max_diff),
                      n)
     else:
-        ds = dsub[y]
+        ds = dsub[wy]
         for x in range(W):
             o[x] = ds[x]
     if trunc_max > 0.0:
         # box pixels whose right pixel at this disparity is outside hold the "no match" cost,
         # not a measured one: left out
-        for x in range(min(W, Dt - 1 + min_disp)):
+        ya = max(y - min(reach, 1), 0)
+        yb = min(y + min(reach, 1) + 1, H)
+        for x in range(min(W, D - 1 + min_disp)):
             d = np.int64(di[x])
             if d < 0 or np.isnan(o[x]):
                 continue
             tot = 0
             n = 0
-            for yy in range(max(ty - 1, 0), min(ty + 2, Ct.shape[0])):
+            for yy in range(ya, yb):
+                Cy = C[yy % R]
                 for xx in range(max(x - 1, min_disp + d, 0), min(x + 2, W)):
-                    tot += np.int64(Ct[yy, xx, d])
+                    tot += np.int64(Cy[xx, d])
                     n += 1
             if tot > trunc_max * n:
                 o[x] = np.float32(np.nan)
     if rad > 0:
         Cf = C.reshape(-1)
-        H = C.shape[0]
         y0 = max(y - rad, 0)
         y1 = min(y + rad + 1, H)
+        # 3x3 boxes inside the image first, in a loop with no branches (the winner clamped to
+        # the fit's range, the invalid pixels fitted too and left out below): the branches of
+        # the per-pixel loop, mispredicted at every invalid pixel, cost more than the fits
+        inner = rad == 1 and 0 < y < H - 1 and W > 2 and D > 2
+        offs = np.empty(W if inner else 0, np.float64)
+        if inner:
+            r0 = np.uint64((y - 1) % R * W * D)
+            r1 = np.uint64(y % R * W * D)
+            r2 = np.uint64((y + 1) % R * W * D)
+            wrow = np.uint64(wy * W)
+            xv = 1
+            while xv + CENSUS_LANES <= W - 2:  # 16 pixels at a time, the 32-bit gathers
+                box_fit16(Cf, r0, r1, r2, dint.reshape(-1), wrow, np.uint64(xv), D, mode, offs)
+                xv += CENSUS_LANES
+            for x in range(xv, W - 1):
+                d = min(max(np.int64(di[x]), 1), D - 2)
+                o0 = np.uint64((x - 1) * D + d - 1)
+                offs[x] = _box_fit3(Cf, o0 + r0, o0 + r1, o0 + r2, np.uint64(D), mode)
         for x in range(W):
             d = np.int64(di[x])
             if d <= 0 or d >= D - 1 or np.isnan(o[x]):
                 continue
-            if rad == 1 and 0 < y < H - 1 and 0 < x < W - 1:
-                off = _box_fit3(Cf, np.uint64(((y - 1) * W + x - 1) * D + d - 1),
-                                np.uint64(D), np.uint64(W * D), mode)
+            if inner and 0 < x < W - 1:
+                off = offs[x]
             else:
                 off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), d, mode)
             o[x] = np.float32(min_disp + d + off)

@@ -290,6 +290,43 @@ def vpopxor(typingctx, arr, off, a, n):
     return int16vec(arr, off, a, n), codegen
 
 
+
+@intrinsic
+def vpopxor_grad(typingctx, arr, off, a, grad, g, g_cap, g_weight, n):
+    """:func:`vpopxor` plus the truncated gradient term of the ``census_grad`` cost, as the
+    scalar ``uint8(min(h + min(|g - grad[off + i]|, g_cap) * g_weight, 255))`` in float32
+    (the operations in that order, not fused, as numpy's reference): lanes ``i < n`` (0
+    beyond), int16. `grad` is a float32 row indexed like `arr`."""
+    _check_array(arr, (types.uint32, types.uint64))
+    _check_array(grad, (types.float32,))
+
+    def codegen(context, builder, sig, args):
+        arr_, off, a_, grad_, g_, cap, w, n_ = args
+        ety = context.get_value_type(sig.args[0].dtype)
+        wty = ir.VectorType(ety, LANES)
+        fty = ir.VectorType(ir.FloatType(), LANES)
+        mask = _lane_mask(builder, n_)
+        v = _masked_load(builder, _elem_ptr(context, builder, sig.args[0], arr_, off, wty), mask,
+                         ir.Constant(wty, [0] * LANES))
+        gv = _masked_load(builder, _elem_ptr(context, builder, sig.args[3], grad_, off, fty),
+                          mask, ir.Constant(fty, [0.0] * LANES))
+        ctpop = cgutils.get_or_insert_function(builder.module, ir.FunctionType(wty, [wty]),
+                                               f"llvm.ctpop.v{LANES}i{ety.width}")
+        h = builder.uitofp(builder.call(ctpop, [builder.xor(v, _splat(builder, a_, wty))]), fty)
+        fabs = cgutils.get_or_insert_function(builder.module, ir.FunctionType(fty, [fty]),
+                                              f"llvm.fabs.v{LANES}f32")
+        diff = builder.call(fabs, [builder.fsub(_splat(builder, g_, fty), gv)])
+        capv = _splat(builder, cap, fty)
+        t = builder.select(builder.fcmp_ordered("<", diff, capv), diff, capv)
+        t = builder.fmul(t, _splat(builder, w, fty))
+        r = builder.fadd(h, t)
+        top = ir.Constant(fty, [255.0] * LANES)
+        r = builder.select(builder.fcmp_ordered("<", r, top), r, top)
+        r = builder.fptoui(r, _VT)
+        return builder.select(mask, r, ir.Constant(_VT, [0] * LANES))
+
+    return int16vec(arr, off, a, grad, g, g_cap, g_weight, n), codegen
+
 # --------------------------------------------------------------------------------------------
 # census: CENSUS_LANES pixels at a time, float32 compares shifted into uint32 bit strings
 
@@ -709,3 +746,72 @@ def wta_finish16(typingctx, best, sec, T, lpx, TW, x0, n, W, D, min_disp, uniq, 
 
     return types.none(best, sec, T, lpx, TW, x0, n, W, D, min_disp, uniq, subpix, dint, dsub,
                       off), codegen
+
+
+@intrinsic
+def box_fit16(typingctx, C, r0, r1, r2, dint, off, x0, D, mode, offs):
+    """Sub-pixel offsets of the 3 x 3 box fit (``_kernels._box_fit3``) of 16 pixels ``x0 ..
+    x0 + 15`` of one row, all in ``1 .. W - 3``, into ``offs[x0:x0 + 16]`` (float64, as the
+    scalar fit): `C` the flat uint8 costs, ``r0, r1, r2`` the first elements of the rows
+    ``y - 1, y, y + 1``, ``dint[off + x]`` the winners (clamped to ``1 .. D - 2``; callers
+    drop the pixels outside). For each row and column one 32-bit gather at ``d - 1`` brings
+    the three costs ``d - 1, d, d + 1`` (the fourth byte stays inside the row, as ``x + 1 <=
+    W - 2``); a parabola (`mode` 1) or a symmetric V (2), clipped to +-0.5."""
+    _check_array(C, (types.uint8,))
+    _check_array(dint, (types.int16,))
+    _check_array(offs, (types.float64,))
+    L = CENSUS_LANES
+    f64v, i64, i64v, i16v = _VF64, _I64, _VI64, _VI16
+    i64_of = _int64
+
+    def codegen(context, builder, sig, args):
+        aC, ar0, ar1, ar2, adint, aoff, ax0, aD, amode, aoffs = args
+
+        def c32(v):
+            return ir.Constant(_VU, [v] * L)
+
+        start = builder.add(i64_of(builder, aoff), i64_of(builder, ax0))
+        d = builder.sext(builder.load(_elem_ptr(context, builder, sig.args[4], adint, start,
+                                                i16v), align=1), _VU)
+        dmax = builder.sub(_splat(builder, builder.trunc(i64_of(builder, aD), _I32), _VU),
+                           c32(2))
+        d = builder.select(builder.icmp_signed("<", d, c32(1)), c32(1), d)
+        d = builder.select(builder.icmp_signed(">", d, dmax), dmax, d)
+        dv = _splat(builder, i64_of(builder, aD), i64v)
+        xs = builder.add(_splat(builder, i64_of(builder, ax0), i64v),
+                         ir.Constant(i64v, [i - 1 for i in range(L)]))
+        col = builder.add(builder.mul(xs, dv),
+                          builder.sub(builder.sext(d, i64v), ir.Constant(i64v, [1] * L)))
+        base = builder.ptrtoint(context.make_array(sig.args[0])(context, builder, aC).data, i64)
+        ones = ir.Constant(_VI1, [1] * L)
+        zero = c32(0)
+        a = m = c = zero
+        for r in (ar0, ar1, ar2):
+            rowv = builder.add(_splat(builder, builder.add(base, i64_of(builder, r)), i64v), col)
+            for j in range(3):
+                addr = builder.add(rowv, builder.mul(dv, ir.Constant(i64v, [j] * L)))
+                g = _gather32(builder, addr, 1, ones, zero)
+                a = builder.add(a, builder.and_(g, c32(0xFF)))
+                m = builder.add(m, builder.and_(builder.lshr(g, c32(8)), c32(0xFF)))
+                c = builder.add(c, builder.and_(builder.lshr(g, c32(16)), c32(0xFF)))
+        # in float64 as _fit_offset: parabola (a - c) / (2 (a + c - 2 m)),
+        # V 0.5 (a - c) / (max side - m)
+        f0 = ir.Constant(f64v, [0.0] * L)
+        amc = builder.sitofp(builder.sub(a, c), f64v)
+        den1 = builder.sitofp(builder.sub(builder.add(a, c), builder.add(m, m)), f64v)
+        off1 = builder.fdiv(amc, builder.fmul(ir.Constant(f64v, [2.0] * L), den1))
+        side = builder.select(builder.icmp_signed("<", c, a), a, c)
+        den2 = builder.sitofp(builder.sub(side, m), f64v)
+        off2 = builder.fdiv(builder.fmul(ir.Constant(f64v, [0.5] * L), amc), den2)
+        is1 = builder.icmp_signed("==", i64_of(builder, amode), ir.Constant(i64, 1))
+        o = builder.select(is1, builder.select(builder.fcmp_ordered(">", den1, f0), off1, f0),
+                           builder.select(builder.fcmp_ordered(">", den2, f0), off2, f0))
+        half = ir.Constant(f64v, [0.5] * L)
+        mhalf = ir.Constant(f64v, [-0.5] * L)
+        o = builder.select(builder.fcmp_ordered(">", o, half), half, o)
+        o = builder.select(builder.fcmp_ordered("<", o, mhalf), mhalf, o)
+        builder.store(o, _elem_ptr(context, builder, sig.args[9], aoffs, i64_of(builder, ax0),
+                                   f64v), align=1)
+        return context.get_dummy_value()
+
+    return types.none(C, r0, r1, r2, dint, off, x0, D, mode, offs), codegen

@@ -66,8 +66,8 @@ class SGMParams:
         and one column: two more sweeps, 1.24x the quality preset's time; P2 at most 3840 so
         that the uint16 sums cannot overflow). 3: both horizontal and the top-down path; 5: plus
         the two top diagonals (one pass down the image with no sum volume, like OpenCV's
-        single-pass modes: faster and 2 bytes per pixel x disparity lighter, at some cost in
-        accuracy).
+        single-pass modes: faster, and with no sum volume (2 bytes per pixel x disparity), at
+        some cost in accuracy).
     P1, P2 : int
         Penalties for a disparity change of one pixel and of more, in cost units.
     p2_adapt : float

@@ -213,22 +213,23 @@ class SGM:
         return cls(num_disparities=int(kwargs.get("numDisparities", 16)),
                    min_disparity=int(kwargs.get("minDisparity", 0)), **ov)
 
-    def _volumes(self, H: int, W: int, D: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """The cost (uint8) and sum (uint16; None for the single-pass paths) volumes, kept
-        between calls of this thread.
+    def _volumes(self, H: int, W: int, D: int) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The cost (uint8; None where the kernels compute the costs row by row,
+        :func:`keeps_cost_volume`) and sum (uint16; None for the single-pass paths) volumes,
+        kept between calls of this thread.
 
         Reusing them saves the page faults of fresh volumes on every call (measured at about a
         third of the run time on teddy); each thread has its own, so one matcher may serve
         several threads.
         """
         vols = getattr(self._tls, "volumes", None)
-        if vols is None or vols[0].shape != (H, W, D):
+        if vols is None or vols[2] != (H, W, D):
             self._tls.volumes = None  # free the old pair before allocating the new one
             single = self.params.paths in SINGLE_PASS_PATHS
-            vols = (np.empty((H, W, D), np.uint8),
-                    None if single else np.empty((H, W, D), np.uint16))
+            vols = (np.empty((H, W, D), np.uint8) if keeps_cost_volume(self.params) else None,
+                    None if single else np.empty((H, W, D), np.uint16), (H, W, D))
             self._tls.volumes = vols
-        return vols
+        return vols[:2]
 
     def __getstate__(self) -> dict:
         # the per-thread volumes are a cache: pickle (multiprocessing, dask) without them
@@ -306,23 +307,17 @@ class SGM:
         max_cost = p.bt_cap if job is None else job[10]  # the cost of "no match"
         post = (p.lr_max_diff, rad, _SUBPIX_CODE[p.subpixel], disp, fixed, invalid,
                 float(p.truncated_max_cost * max_cost))
-        if p.paths in SINGLE_PASS_PATHS and job is not None and rad == 0:
-            # nothing reads the costs after the single pass: it computes them row by row
-            C = np.empty((0, 0, 0), np.uint8)
-            _, _, rkey, _ = _aggregate(C, guide, p, None, job, post)
-        else:
-            C, S = self._volumes(H, W, p.num_disparities)
-            if job is None:
-                C = cost_volume(lf, rf, p, out=C)
-            elif p.paths in SINGLE_PASS_PATHS:
-                run_tasks(K.cost_census_rows, [(job, C, y0, y1) for y0, y1 in row_ranges(H)])
-                job = None
-            # else the first phase of the sweeps computes the costs (K.aggregate_rows)
-            _, _, rkey, S = _aggregate(C, guide, p, S, job, post)
-            del S
-        del C, job, guide, lf, rf
-        if not return_right:
-            rkey = None  # freed before the speckle filter's copies
+        C, S = self._volumes(H, W, p.num_disparities)
+        if job is None:
+            C = cost_volume(lf, rf, p, out=C)
+        elif C is not None and p.paths in SINGLE_PASS_PATHS:
+            run_tasks(K.cost_census_rows, [(job, C, y0, y1) for y0, y1 in row_ranges(H)])
+            job = None
+        # else the aggregation computes the costs from the job: row by row (C is None), or
+        # into the volume in the first phase of the 16-path sweeps
+        # the WTA maps are kept only for the right view's disparity (10 bytes per pixel)
+        _, _, rkey, S = _aggregate(C, guide, p, S, job, post, keep_maps=return_right)
+        del C, S, job, guide, lf, rf
         if speckle:
             _filter_speckles(disp, fixed, invalid, p.speckle_window_size, p.speckle_range)
         disp = postprocess(disp, p, speckle=False)
@@ -334,12 +329,13 @@ class SGM:
         return disp, dr
 
 
-def aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | None = None,
-              job: tuple | None = None):
+def aggregate(C: np.ndarray | None, guide: np.ndarray, p: SGMParams,
+              S: np.ndarray | None = None, job: tuple | None = None):
     """Path aggregation and the WTA.
 
-    A census `job` (:func:`census_job`) makes the kernels compute the costs into `C` row by
-    row (the single-pass paths 3 and 5 only keep the current row, so `C` may then be empty).
+    A census `job` (:func:`census_job`) makes the kernels compute the costs row by row: into
+    the volume `C`, or, with `C` None, into per-task rows only (no cost volume; not for
+    16 paths, whose knight-move sweeps read the volume again).
 
     Returns ``(dint, dsub, rkey, S)``: winning disparity index (-1 = not unique), sub-pixel
     disparity (NaN = not unique), right-view packed keys ``(cost << 16) | d`` and the uint16
@@ -349,21 +345,25 @@ def aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | No
     return dint, dsub, np.ascontiguousarray(rkey[:, ::-1]), S
 
 
-def _aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | None,
-               job: tuple | None, post: tuple):
+def _aggregate(C: np.ndarray | None, guide: np.ndarray, p: SGMParams, S: np.ndarray | None,
+               job: tuple | None, post: tuple, keep_maps: bool = True):
     """:func:`aggregate` with the post-processing tuple of :func:`K._finish_row`, returning the
-    right view's keys x-reversed as the kernels store them."""
+    right view's keys x-reversed as the kernels store them. Without `keep_maps` the WTA maps
+    are one row per task (only the post-processing reads them) and come back as None."""
     H, W = guide.shape
     D = p.num_disparities
-    dint = np.empty((H, W), np.int16)
-    dsub = np.empty((H, W), np.float32)
-    rkey = np.empty((H, W), np.uint32)
-    wta = (p.min_disparity, p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], dint, dsub, rkey)
+    maps = (np.empty((H, W), np.int16), np.empty((H, W), np.float32),
+            np.empty((H, W), np.uint32)) if keep_maps else None
     if job is None:  # the costs are in C; the job only fixes the argument types
         job = census_job(_NO_IMAGE, _NO_IMAGE, p)
+    if C is None and (p.paths == 16 or job[0].shape[0] != H):
+        raise ParameterError("the costs are computed row by row only from a census job with "
+                             "the images, and not for 16 paths: pass a cost volume.")
     if p.paths in SINGLE_PASS_PATHS:
         S = None
-        single_pass(C, job, guide, p, single_pass_bands(H), SINGLE_PASS_WARMUP, wta, post)
+        if C is None:
+            C = np.empty((0, 0, 0), np.uint8)
+        single_pass(C, job, guide, p, single_pass_bands(H), SINGLE_PASS_WARMUP, maps, post)
     else:
         if S is None:
             S = np.empty((H, W, D), np.uint16)
@@ -375,38 +375,71 @@ def _aggregate(C: np.ndarray, guide: np.ndarray, p: SGMParams, S: np.ndarray | N
         # the rows it completes); 16 paths add the knight-move sweeps in two more phases
         fwd, bwd = sweep_buffers(W, D), sweep_buffers(W, D)
         scratch = {1: wta_scratch(W, D, p.min_disparity), -1: wta_scratch(W, D, p.min_disparity)}
+        wta = {1: wta_args(p, maps, W), -1: wta_args(p, maps, W)}
+        costs = {1: C, -1: C} if C is not None else \
+            {1: cost_ring(H, W, D, post[1]), -1: cost_ring(H, W, D, post[1])}
         mid = H // 2
         for first in (True, False):
             rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
                 ((mid, H, 1, fwd), (mid - 1, -1, -1, bwd))
             run_tasks(K.aggregate_rows, [
-                (C, job, S, guide, lut, p.P1, ya, yb, step, *bufs, p.paths != 4, first,
-                 not (first or knight), wta, post, scratch[step]) for ya, yb, step, bufs in rows])
+                (costs[step], job, S, guide, lut, p.P1, ya, yb, step, *bufs, p.paths != 4,
+                 first, not (first or knight), wta[step], post, scratch[step])
+                for ya, yb, step, bufs in rows])
         if knight:
             fwd, bwd = knight_buffers(W, D), knight_buffers(W, D)
             for first in (True, False):
                 rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
                     ((mid, H, 1, fwd), (mid - 1, -1, -1, bwd))
                 run_tasks(K.aggregate_knight_rows, [
-                    (C, S, guide, lut, p.P1, ya, yb, step, *bufs, not first, wta, post,
+                    (C, S, guide, lut, p.P1, ya, yb, step, *bufs, not first, wta[step], post,
                      scratch[step]) for ya, yb, step, bufs in rows])
-    return dint, dsub, rkey, S
+    return (*(maps or (None, None, None)), S)
 
 
 def single_pass(C: np.ndarray, job: tuple, guide: np.ndarray, p: SGMParams, nbands: int,
-                warmup: int, wta: tuple, post: tuple) -> None:
+                warmup: int, maps: tuple | None, post: tuple) -> None:
     """The single-pass paths (3 or 5) in `nbands` bands of rows run as parallel tasks, each
     starting its row-to-row paths `warmup` rows above its first row (:func:`K.single_pass_band`;
-    `wta` and `post` as :func:`K._finish_row` takes them). The costs come from `C` or, when it
-    has no rows, from the census `job`."""
+    the WTA `maps` as :func:`wta_args` takes them, `post` as :func:`K._finish_row`). The costs
+    come from `C` or, when it has no rows, from the census `job`."""
     H, W = guide.shape
     D = p.num_disparities
     stream = C.shape[0] != H
     lut = p2_table(p)
     run_tasks(K.single_pass_band, [
         (C, job, guide, lut, p.P1, p.paths == 5, y0, y1, warmup, *sweep_buffers(W, D),
-         np.empty(W * D, np.uint16), np.empty((W, D) if stream else (0, 0), np.uint8), wta,
-         post, wta_scratch(W, D, p.min_disparity)) for y0, y1 in row_ranges(H, nbands)])
+         np.empty(W * D, np.uint16), np.empty((W, D) if stream else (0, 0), np.uint8),
+         wta_args(p, maps, W), post, wta_scratch(W, D, p.min_disparity))
+        for y0, y1 in row_ranges(H, nbands)])
+
+
+def keeps_cost_volume(p: SGMParams) -> bool:
+    """Whether :meth:`SGM.compute` keeps a cost volume (1 byte per pixel x disparity): for the
+    Birchfield-Tomasi cost, 16 paths (the knight-move sweeps read the costs once more) and
+    the single pass with a sub-pixel box; everywhere else the kernels compute each row's
+    costs from the census where they need them."""
+    box = p.subpixel != "none" and p.subpixel_window > 1
+    return p.cost == "bt" or p.paths == 16 or (p.paths in SINGLE_PASS_PATHS and box)
+
+
+def cost_ring(H: int, W: int, D: int, rad: int) -> np.ndarray:
+    """A ring of cost rows for one two-sweep task (:func:`K.aggregate_rows`): the rows within
+    `rad` of a finished row for its box sub-pixel fit, and at least one either side for the
+    truncated-cost test (:func:`K._lr_row`). Never `H` rows, which the kernels would take
+    for a volume."""
+    R = 2 * max(rad, 1) + 1
+    return np.empty((R + (R == H), W, D), np.uint8)
+
+
+def wta_args(p: SGMParams, maps: tuple | None, W: int) -> tuple:
+    """The WTA's argument of one task (``wta`` of :func:`K._finish_row`): the maps
+    ``(dint, dsub, rkey)`` of the whole image, or with `maps` None the task's own one-row maps
+    (row ``y`` of the maps is row ``y % rows``)."""
+    if maps is None:
+        maps = (np.empty((1, W), np.int16), np.empty((1, W), np.float32),
+                np.empty((1, W), np.uint32))
+    return (p.min_disparity, p.uniqueness_ratio, _SUBPIX_CODE[p.subpixel], *maps)
 
 
 def wta_scratch(W: int, D: int, min_disparity: int) -> tuple[np.ndarray, np.ndarray]:

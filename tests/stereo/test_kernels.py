@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from depthkit.errors import ParameterError
 from depthkit.stereo import SGMParams
 from depthkit.stereo import _kernels as K
 from depthkit.stereo import sgm as S
@@ -78,9 +79,8 @@ def test_single_pass_aggregation_matches_reference(rng, paths, shape):
         dint = np.empty((H, W), np.int16)
         dsub = np.empty((H, W), np.float32)
         rkey = np.empty((H, W), np.uint32)
-        wta = (0, p.uniqueness_ratio, S._SUBPIX_CODE[p.subpixel], dint, dsub, rkey)
         S.single_pass(C, S.census_job(S._NO_IMAGE, S._NO_IMAGE, p), guide, p, nbands, warmup,
-                      wta, S._NO_POST)
+                      (dint, dsub, rkey), S._NO_POST)
         return dint, dsub, np.ascontiguousarray(rkey[:, ::-1])
 
     # one band, or bands whose warm-up reaches the top: exactly the reference
@@ -374,6 +374,65 @@ def test_post_processing_matches_reference(rng, paths, max_diff, rad, code):
             np.testing.assert_array_equal(fixed, want_fixed)
     assert np.isnan(got).any() and not np.isnan(got).all()
 
+
+
+@pytest.mark.parametrize(("paths", "H", "rad", "trunc"),
+                         [(4, 40, 1, 0.5), (8, 17, 2, 0.3), (4, 3, 1, 0.5), (8, 5, 2, 0.0),
+                          (4, 12, 0, 0.4), (8, 2, 0, 0.5)])
+def test_costs_in_rings_equal_the_volume(rng, paths, H, rad, trunc):
+    """The two sweeps with no cost volume (each task computes its rows' costs into a ring, the
+    second phase ahead of its paths) give the WTA and the post-processing (box fit over
+    ``2 rad + 1`` rows, truncated-cost test over 3) of the volume, also for images no taller
+    than the ring."""
+    a, b = _pair(rng, h=H, w=37, levels=30)
+    p = SGMParams(num_disparities=12, min_disparity=-1, paths=paths, census_window=(3, 1),
+                  uniqueness_ratio=5)
+    guide = K.guide_u8(a)
+    C = S.cost_volume(a, b, p)
+    outs = []
+    for vol, job in ((C, None), (None, S.census_job(a, b, p))):
+        out = np.full((H, 37), -7.0, np.float32)
+        post = (1, rad, 1, out, np.zeros((0, 0), np.int16), _INVALID,
+                float(trunc * job[10]) if job else float(trunc * S.census_job(a, b, p)[10]))
+        outs.append((*S._aggregate(vol, guide, p, None, job, post)[:3], out))
+    for g, w in zip(outs[1], outs[0]):
+        np.testing.assert_array_equal(g, w)
+    assert np.isfinite(outs[0][3]).any()
+    with pytest.raises(ParameterError, match="16 paths"):
+        S.aggregate(None, guide, SGMParams(num_disparities=12, paths=16),
+                    job=S.census_job(a, b, p))
+
+
+@pytest.mark.parametrize("paths", [3, 4])
+def test_truncated_cost_test_matches_reference(rng, paths):
+    """Winners where the disparity range runs off the right image are dropped when their mean
+    cost over the box (3x3 from the rows around, 1x3 in the single pass, which keeps one row
+    of costs) exceeds the bound; pixels whose right pixel is outside are left out of the
+    box."""
+    H, W, D, min_disp = 14, 40, 12, -1
+    a, b = _pair(rng, h=H, w=W, levels=30)
+    p = SGMParams(num_disparities=D, min_disparity=min_disp, paths=paths,
+                  census_window=(3, 1), uniqueness_ratio=0, subpixel="none")
+    guide = K.guide_u8(a)
+    job = S.census_job(a, b, p)
+    C = S.cost_volume(a, b, p)
+    trunc_max = 0.35 * job[10]
+    dint, dsub, _, _ = S.aggregate(C, guide, p)
+    want = dsub.copy()
+    rows = 0 if paths == 3 else 1
+    for y in range(H):
+        for x in range(min(W, D - 1 + min_disp)):
+            d = int(dint[y, x])
+            if d < 0:
+                continue
+            box = C[max(y - rows, 0):y + rows + 1, max(x - 1, min_disp + d, 0):x + 2, d]
+            if box.sum() > trunc_max * box.size:
+                want[y, x] = np.nan
+    out = np.full((H, W), -7.0, np.float32)
+    S._aggregate(None, guide, p, None, job,
+                 (-1, 0, 0, out, np.zeros((0, 0), np.int16), _INVALID, trunc_max))
+    np.testing.assert_array_equal(out, want)
+    assert np.isnan(want[:, :D]).sum() > np.isnan(dsub[:, :D]).sum()  # the test dropped some
 
 def test_guide_matches_numpy(rng):
     img = (rng.random((9, 31)) * 300 - 20).astype(np.float32)

@@ -85,11 +85,17 @@ def test_volumes_are_reused_per_shape(rng):
     m = SGM(8)
     d1 = m.compute(a, a)
     vols = m._volumes(20, 40, 8)
+    assert vols[0] is None  # the census costs are computed row by row: no cost volume
     d2 = m.compute(a, a)
-    assert m._volumes(20, 40, 8)[0] is vols[0]
+    assert m._volumes(20, 40, 8)[1] is vols[1]
     np.testing.assert_array_equal(d1, d2)
     m.compute(a[:, :30], a[:, :30])  # another size: new volumes
-    assert m._volumes(20, 30, 8)[0].shape == (20, 30, 8)
+    assert m._volumes(20, 30, 8)[1].shape == (20, 30, 8)
+    # the costs are read once more by the knight-move sweeps, and the BT cost is a volume
+    for over in ({"paths": 16}, {"cost": "bt"}):
+        m16 = SGM(8, **over)
+        m16.compute(a, a)
+        assert m16._volumes(20, 40, 8)[0].shape == (20, 40, 8)
     m.release()
     assert m._tls.volumes is None
     import pickle
