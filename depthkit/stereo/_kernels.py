@@ -2,9 +2,9 @@
 
 Stages and data layout
 ----------------------
-1. ``_census_row`` - census transform of one row of a float32 image into bit strings (window
-   up to 9x7, borders replicated; uint32, longer strings from two halves). The loop over
-   columns is the inner one, so it vectorises.
+1. ``_census_row`` - census transform of one row of a uint8 or float32 image into bit
+   strings (window up to 9x7, borders replicated; uint32, longer strings from two halves).
+   The loop over columns is the inner one, so it vectorises.
 2. ``_cost_row`` / ``cost_bt`` - uint8 matching cost ``C[y, x, d]`` (Hamming distance of census
    strings, optionally plus a truncated gradient difference, or Birchfield-Tomasi). Disparities
    whose right pixel falls outside the image get ``invalid_cost``. ``_cost_row`` computes a
@@ -137,9 +137,9 @@ from ._simd import (
     CENSUS_LANES,
     LANES,
     box_fit16,
-    fload,
     fstore_n,
     lr_check16,
+    pload,
     transpose16,
     ukey_min,
     ulanes,
@@ -203,16 +203,16 @@ def _census_row(img, y, wh, ww, sym, row, k0, k1):
     """Bits `k0` to `k1` (window order) of row `y`'s census strings into `row`, in uint32
     (twice the SIMD lanes of uint64: longer strings are built from two halves).
 
-    `img` is the float32 image with its columns padded (``sgm.census_padded``: ``ww // 2``
-    replicated columns on the left, ``ww // 2 + CENSUS_LANES`` on the right); `row` has room
-    for the image width rounded up to ``CENSUS_LANES`` (the lanes past the width get
-    garbage). Each group of CENSUS_LANES pixels keeps its strings in one register while all the
-    window's compares are shifted in (``vcmpltps`` + shift + or per bit), so the strings are
-    stored once instead of once per bit. With `sym`, the centre-symmetric census: each
-    neighbour before the centre (row by row) is compared with its mirror image through the
-    centre, ``I(p + o) < I(p - o)``, which gives half the bits (31 for 9x7, so the strings fit
-    32 bits) from half the comparisons (Spangenberg et al., "Large scale semi-global matching
-    on the CPU", IV 2014).
+    `img` is the uint8 or float32 image with its columns padded (``sgm.census_padded``:
+    ``ww // 2`` replicated columns on the left, ``ww // 2 + CENSUS_LANES`` on the right);
+    `row` has room for the image width rounded up to ``CENSUS_LANES`` (the lanes past the
+    width get garbage). Each group of CENSUS_LANES pixels keeps its strings in one register
+    while all the window's compares are shifted in (``vpcmpub`` or ``vcmpltps`` + shift + or
+    per bit), so the strings are stored once instead of once per bit. With `sym`, the
+    centre-symmetric census: each neighbour before the centre (row by row) is compared with
+    its mirror image through the centre, ``I(p + o) < I(p - o)``, which gives half the bits
+    (31 for 9x7, so the strings fit 32 bits) from half the comparisons (Spangenberg et al.,
+    "Large scale semi-global matching on the CPU", IV 2014).
     """
     H, Wp = img.shape
     ry = wh // 2
@@ -245,11 +245,11 @@ def _census_row(img, y, wh, ww, sym, row, k0, k1):
         acc = uzero()
         if sym:
             for i in range(n):
-                acc = ushift_lt(acc, fload(flat, offa[i] + xu), fload(flat, offb[i] + xu))
+                acc = ushift_lt(acc, pload(flat, offa[i] + xu), pload(flat, offb[i] + xu))
         else:
-            c = fload(flat, np.uint64(y * Wp + rx) + xu)
+            c = pload(flat, np.uint64(y * Wp + rx) + xu)
             for i in range(n):
-                acc = ushift_lt(acc, fload(flat, offa[i] + xu), c)
+                acc = ushift_lt(acc, pload(flat, offa[i] + xu), c)
         ustore(row, xu, acc)
 
 

@@ -327,14 +327,16 @@ def vpopxor_grad(typingctx, arr, off, a, grad, g, g_cap, g_weight, n):
 
     return int16vec(arr, off, a, grad, g, g_cap, g_weight, n), codegen
 
+
 # --------------------------------------------------------------------------------------------
-# census: CENSUS_LANES pixels at a time, float32 compares shifted into uint32 bit strings
+# census: CENSUS_LANES pixels at a time, float32 or uint8 compares shifted into uint32 strings
 
 CENSUS_LANES = 16  # float32 / uint32 lanes of one 512-bit register
 
 _F32 = ir.FloatType()
 _VF = ir.VectorType(_F32, CENSUS_LANES)
 _VU = ir.VectorType(_I32, CENSUS_LANES)
+_VB = ir.VectorType(ir.IntType(8), CENSUS_LANES)
 
 
 class Float32Vec(types.Type):
@@ -351,8 +353,16 @@ class UInt32Vec(types.Type):
         super().__init__(name=f"UInt32x{CENSUS_LANES}")
 
 
+class UInt8Vec(types.Type):
+    """Numba type of a ``<CENSUS_LANES x i8>`` LLVM vector (unsigned use: uint8 pixels)."""
+
+    def __init__(self):
+        super().__init__(name=f"UInt8x{CENSUS_LANES}")
+
+
 float32vec = Float32Vec()
 uint32vec = UInt32Vec()
+uint8vec = UInt8Vec()
 
 
 @register_model(Float32Vec)
@@ -367,16 +377,25 @@ class _UInt32VecModel(models.PrimitiveModel):
         super().__init__(dmm, fe_type, _VU)
 
 
+@register_model(UInt8Vec)
+class _UInt8VecModel(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VB)
+
+
 @intrinsic
-def fload(typingctx, arr, off):
-    """Lanes ``arr[off : off + CENSUS_LANES]`` of a float32 array (no bounds check)."""
-    _check_array(arr, (types.float32,))
+def pload(typingctx, arr, off):
+    """Pixels ``arr[off : off + CENSUS_LANES]`` of a float32 or uint8 image (no bounds check),
+    as the vector type of that dtype, for :func:`ushift_lt`."""
+    _check_array(arr, (types.float32, types.uint8))
+    u8 = arr.dtype == types.uint8
+    vty = _VB if u8 else _VF
 
     def codegen(context, builder, sig, args):
-        return builder.load(_elem_ptr(context, builder, sig.args[0], args[0], args[1], _VF),
+        return builder.load(_elem_ptr(context, builder, sig.args[0], args[0], args[1], vty),
                             align=1)
 
-    return float32vec(arr, off), codegen
+    return (uint8vec if u8 else float32vec)(arr, off), codegen
 
 
 @intrinsic
@@ -391,14 +410,20 @@ def uzero(typingctx):
 
 @intrinsic
 def ushift_lt(typingctx, acc, a, b):
-    """``(acc << 1) | (a < b)`` lane-wise: one census bit shifted into each string."""
+    """``(acc << 1) | (a < b)`` lane-wise: one census bit shifted into each string (`a`, `b`
+    both float32 or both uint8 pixels, :func:`pload`; uint8 compares one 128-bit vector,
+    ``vpcmpub``, where float32 compares a 512-bit one)."""
+    if a != b or a not in (float32vec, uint8vec):
+        return None
+    u8 = a == uint8vec
 
     def codegen(context, builder, sig, args):
         acc, a, b = args
-        bit = builder.zext(builder.fcmp_ordered("<", a, b), _VU)
+        lt = builder.icmp_unsigned("<", a, b) if u8 else builder.fcmp_ordered("<", a, b)
+        bit = builder.zext(lt, _VU)
         return builder.or_(builder.shl(acc, ir.Constant(_VU, [1] * CENSUS_LANES)), bit)
 
-    return uint32vec(uint32vec, float32vec, float32vec), codegen
+    return uint32vec(uint32vec, a, a), codegen
 
 
 @intrinsic

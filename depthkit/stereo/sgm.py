@@ -25,6 +25,8 @@ _NO_IMAGE = np.zeros((0, 0), np.float32)  # a census job with no images: the cos
 _NO_POST = (0, 0, 0, np.zeros((0, 0), np.float32), np.zeros((0, 0), np.int16), np.int16(0), 0.0)
 # rows above a band where its row-to-row paths start (K.single_pass_band)
 SINGLE_PASS_WARMUP = 16
+# rows of the bands that cv2.filterSpeckles runs on (_filter_speckles)
+SPECKLE_BAND_ROWS = 64
 
 
 def normalize_pair(left: np.ndarray, right: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -104,16 +106,17 @@ def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
 
 
 def census_padded(img: np.ndarray, window_width: int) -> np.ndarray:
-    """float32 `img` (uint8 or float32 on the 0..255 scale) with ``window_width // 2``
-    replicated columns on the left and ``window_width // 2 + CENSUS_LANES`` on the right, as
+    """`img` (uint8, or float32 on the 0..255 scale) with ``window_width // 2`` replicated
+    columns on the left and ``window_width // 2 + CENSUS_LANES`` on the right, as
     :func:`K._census_row` reads it (whole vectors, no border cases); an empty image stays
-    empty. The copy converts uint8 on the way (one pass instead of a conversion and a
-    padding, which took 2 ns per pixel)."""
+    empty. uint8 stays uint8: a quarter of the memory of float32, and the census compares
+    it as fast."""
     if img.size == 0:
         return img
     H, W = img.shape
     rx = window_width // 2
-    out = np.empty((H, W + 2 * rx + CENSUS_LANES), np.float32)
+    dtype = np.uint8 if img.dtype == np.uint8 else np.float32
+    out = np.empty((H, W + 2 * rx + CENSUS_LANES), dtype)
     out[:, rx:rx + W] = img
     out[:, :rx] = out[:, rx:rx + 1]
     out[:, rx + W:] = out[:, rx + W - 1:rx + W]
@@ -286,7 +289,7 @@ class SGM:
             )
         lf, rf = to_gray(left), to_gray(right)
         if lf.dtype == np.uint8 and p.cost == "census":
-            # grey uint8: the census job converts it as it pads it, and it is the guide as is
+            # grey uint8: the census compares it as it is, and it is the guide
             guide = np.ascontiguousarray(lf)
         else:
             lf, rf = _normalize_gray(lf, rf)
@@ -522,14 +525,20 @@ def _filter_speckles(disp: np.ndarray, fixed: np.ndarray, invalid: np.int16, max
     """``cv2.filterSpeckles`` on the 1/16-pixel copy `fixed`; removed pixels become NaN in
     `disp` (in place).
 
-    OpenCV's filter is serial, so it runs on `bands` bands of rows at once (default: one per
-    thread), and :func:`K.speckle_seams` then puts back the parts of large regions across the
-    bands' seams that a band alone judged small: the result equals one call on the whole image.
+    OpenCV's filter is serial, so it runs on `bands` bands of rows, one per thread at a time
+    (default: bands of at most :data:`SPECKLE_BAND_ROWS` rows, at least one per thread), and
+    :func:`K.speckle_seams` then puts back the parts of large regions across the bands'
+    seams that a band alone judged small: the result equals one call on the whole image.
+    OpenCV's buffers take 13 bytes per pixel of a call's image, so short bands also keep them
+    small (as much as the sum volume at 6 disparities, had the whole image been one call).
     """
     import cv2
 
     max_diff16 = int(np.rint(max_diff * 16))  # OpenCV rounds it so
-    ranges = row_ranges(fixed.shape[0], numba.get_num_threads() if bands is None else bands)
+    H = fixed.shape[0]
+    if bands is None:
+        bands = max(numba.get_num_threads(), -(-H // SPECKLE_BAND_ROWS))
+    ranges = row_ranges(H, bands)
     if len(ranges) == 1:
         cv2.filterSpeckles(fixed, int(invalid), int(max_size), max_diff16)
     else:

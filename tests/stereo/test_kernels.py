@@ -350,6 +350,21 @@ def test_symmetric_census_cost_matches_reference(rng, win, D, min_disp, cost):
     np.testing.assert_array_equal(got, want)
 
 
+
+@pytest.mark.parametrize(("window", "sym"), [((5, 5), False), ((9, 7), False), ((9, 7), True),
+                                             ((7, 3), False)])
+def test_census_of_uint8_images_equals_float(rng, window, sym):
+    """uint8 images keep their dtype in the census job (a quarter of float32's memory) and
+    give the costs of the same values in float32 (unsigned byte compares)."""
+    a, b = _pair(rng, h=13, w=45)
+    a[0, :4] = [0, 255, 128, 127]
+    p = SGMParams(num_disparities=11, min_disparity=-2, census_window=window,
+                  census_symmetric=sym)
+    job = S.census_job(a.astype(np.uint8), b.astype(np.uint8), p)
+    assert job[0].dtype == np.uint8 and job[1].dtype == np.uint8
+    np.testing.assert_array_equal(S.cost_volume(a.astype(np.uint8), b.astype(np.uint8), p),
+                                  S.cost_volume(a, b, p))
+
 @pytest.mark.parametrize("paths", [4, 5])
 @pytest.mark.parametrize(("max_diff", "rad", "code"), [(1, 1, 2), (0, 2, 1), (-1, 1, 2), (2, 0, 1)])
 def test_post_processing_matches_reference(rng, paths, max_diff, rad, code):
