@@ -166,10 +166,12 @@ def test_float64_input_and_options(rng):
     assert abs(np.nanmedian(d2[4:-4, 12:-4]) - 3.0) < 0.25
 
 
-def test_peak_memory_per_pixel_disparity(rng):
+@pytest.mark.parametrize(("h", "w", "D"), [(48, 300, 128), (300, 200, 16)])
+def test_peak_memory_per_pixel_disparity(rng, h, w, D):
+    """The default matcher holds the uint16 sums (2 bytes per pixel x disparity) and no cost
+    volume: the second sweep phase computes its costs again into a ring of rows."""
     import tracemalloc
 
-    h, w, D = 48, 300, 128
     left = rng.integers(0, 255, (h, w)).astype(np.uint8)
     SGM(D).compute(left, left)  # compile outside the measurement
     m = SGM(D)  # a fresh matcher allocates its volumes on the first call
@@ -177,10 +179,11 @@ def test_peak_memory_per_pixel_disparity(rng):
     m.compute(left, left)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    # uint8 cost + uint16 sums = 3 bytes per pixel x disparity, plus the per-row path buffers
-    # (12 bytes x W x D, i.e. 12 / H per pixel x disparity), the WTA's disparity-major row of
-    # each of the two tasks (2 bytes x (W + D) x D each) and per-pixel images and maps
-    assert peak / (h * w * D) < 3.0 + 12 / h + 4 * (w + D) / (h * w) + 80 / D
+    # uint16 sums, plus per task (two): the path buffers (12 bytes x W x D), the ring of 3 cost
+    # rows and the WTA's disparity-major row (2 bytes x (W + D) x D); and at most 16 bytes per
+    # pixel of images and maps (a cost volume would add 1 per pixel x disparity)
+    assert peak / (h * w * D) < 2.0 + 32 / h + 4 * (w + D) / (h * w) + 16 / D
+    assert peak / (h * w * D) < 3.0
 
 
 # ------------------------------------------------------------------ real scenes, reduced size
