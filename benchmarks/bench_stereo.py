@@ -142,6 +142,9 @@ def targets(summ: dict) -> dict:
         f = summ["fast"]
         out["fast_time<=0.6x3way"] = f["geomean_ratio_3way"] <= 0.6
         out["fast_bad2_all<=3way"] = f["bad2"] <= cv["bad2"]
+    for name in ("fast", "balanced", "quality"):
+        if name in summ:  # the largest peak over the scenes, at every disparity range
+            out[f"{name}_peak<=3B/px*D"] = summ[name]["max_bytes_per_px_disp"] <= 3.0
     return out
 
 

@@ -254,15 +254,29 @@ def _census_row(img, y, wh, ww, sym, row, k0, k1):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
+def _xgrad_row(img, y, rx, W, out, o0, step):
+    """Horizontal gradient ``(I[x + 1] - I[x - 1]) / 2`` of row `y` (0 in the first and last
+    column) of the padded image `img` (`rx` padding columns on the left) into
+    ``out[o0 + step * x]``, in float32 as the reference computes it."""
+    row = img[y]
+    half = np.float32(0.5)
+    for x in range(W):
+        g = np.float32(0.0)
+        if 0 < x < W - 1:
+            g = (np.float32(row[rx + x + 1]) - np.float32(row[rx + x - 1])) * half
+        out[o0 + step * x] = g
+
+
+@njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _cost_row(job, y, orow):
     """Row `y` of the census cost into `orow` (W, D): both images' census strings of that row
     into per-row buffers, then their Hamming distances (plus the gradient term).
 
-    ``job`` is ``(imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight,
-    invalid_cost, symmetric)`` (see ``sgm.census_job``); the right image's gradient ``gr_rev``
-    is row-reversed, so the disparity loop reads forward.
+    ``job`` is ``(imgl, imgr, wh, ww, min_disp, D, g_cap, g_weight, invalid_cost,
+    symmetric)`` (see ``sgm.census_job``). The gradients of the gradient term are taken from
+    the row of the padded images here (:func:`_xgrad_row`), not kept as images.
     """
-    imgl, imgr, wh, ww, gl, gr_rev, min_disp, D, g_cap, g_weight, invalid_cost, sym = job
+    imgl, imgr, wh, ww, min_disp, D, g_cap, g_weight, invalid_cost, sym = job
     W = orow.shape[0]
     Wv = -(-W // CENSUS_LANES) * CENSUS_LANES  # census rows are written in whole vectors
     inv = np.uint8(invalid_cost)
@@ -302,11 +316,12 @@ def _cost_row(job, y, orow):
         for x in range(W):
             crow[pad + W - 1 - x] = (np.uint64(cr32[x]) << np.uint64(32)) | np.uint64(lo[x])
         crow32 = np.empty(0, np.uint32)
-    # the right gradients reversed, indexed like crow
+    # the gradients: the left row's, and the right row's reversed and indexed like crow
+    gl = np.zeros(W if use_g else 0, np.float32)
     grow = np.zeros(nr if use_g else 0, np.float32)
     if use_g:
-        for i in range(W):
-            grow[pad + i] = gr_rev[y, i]
+        _xgrad_row(imgl, y, ww // 2, W, gl, 0, 1)
+        _xgrad_row(imgr, y, ww // 2, W, grow, pad + W - 1, -1)
     orowf = orow.reshape(-1)
     # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
     # auto-vectorised per-pixel loop paid its set-up at every pixel (2 cycles per disparity),
@@ -314,7 +329,7 @@ def _cost_row(job, y, orow):
     for x in range(W):
         jo = np.uint64(pad + W - 1 - x + min_disp)
         of = np.uint64(x * D)
-        gx = gl[y, x] if use_g else np.float32(0.0)
+        gx = gl[x] if use_g else np.float32(0.0)
         for k in range(nfull + (1 if tail > 0 else 0)):
             ko = np.uint64(k * LANES)
             n = LANES if k < nfull else tail

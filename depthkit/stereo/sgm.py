@@ -83,24 +83,21 @@ def cost_volume(lf: np.ndarray, rf: np.ndarray, params: SGMParams,
 
 
 def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
-    """The census cost's inputs as one tuple for the kernels (``K._cost_row``): images (float32
-    or, for ``cost="census"``, uint8; held padded, :func:`census_padded`), window,
-    horizontal gradients (census_grad only), disparity range, gradient cap and weight, the
-    cost of disparities whose right pixel falls outside the image, and whether the census is
+    """The census cost's inputs as one tuple for the kernels (``K._cost_row``): images (uint8
+    or float32, held padded, :func:`census_padded`; the census_grad cost takes its gradients
+    from them row by row), window, disparity range, gradient cap and weight, the cost of
+    disparities whose right pixel falls outside the image, and whether the census is
     centre-symmetric."""
     ww, wh = params.census_window
     sym = params.census_symmetric
     nbits = (ww * wh - 1) // 2 if sym else ww * wh - 1
     if params.cost == "census_grad":
-        gl = _xgrad(lf)
-        gr = _xgrad(rf)
         gw, gcap = params.gradient_weight, params.gradient_cap
         invalid = min(255, nbits + int(gcap * gw))
     else:
-        gl = gr = np.zeros((1, 1), np.float32)
         gw, gcap = 0.0, 0.0
         invalid = nbits
-    return (census_padded(lf, ww), census_padded(rf, ww), wh, ww, gl, _rev(gr),
+    return (census_padded(lf, ww), census_padded(rf, ww), wh, ww,
             params.min_disparity, params.num_disparities, np.float32(gcap), np.float32(gw),
             invalid, bool(sym))
 
@@ -126,12 +123,6 @@ def census_padded(img: np.ndarray, window_width: int) -> np.ndarray:
 def _rev(a: np.ndarray) -> np.ndarray:
     """Rows reversed, contiguous (the cost kernels read the right image backwards)."""
     return np.ascontiguousarray(a[:, ::-1])
-
-
-def _xgrad(img: np.ndarray) -> np.ndarray:
-    g = np.zeros_like(img)
-    g[:, 1:-1] = (img[:, 2:] - img[:, :-2]) * np.float32(0.5)
-    return g
 
 
 class SGM:
@@ -288,7 +279,7 @@ class SGM:
                 f"({W})."
             )
         lf, rf = to_gray(left), to_gray(right)
-        if lf.dtype == np.uint8 and p.cost == "census":
+        if lf.dtype == np.uint8 and p.cost != "bt":
             # grey uint8: the census compares it as it is, and it is the guide
             guide = np.ascontiguousarray(lf)
         else:
@@ -307,7 +298,7 @@ class SGM:
             # the job holds padded copies of the images: the plain ones can go (memory peak)
             job = census_job(lf, rf, p)
             lf = rf = None
-        max_cost = p.bt_cap if job is None else job[10]  # the cost of "no match"
+        max_cost = p.bt_cap if job is None else job[8]  # the cost of "no match"
         post = (p.lr_max_diff, rad, _SUBPIX_CODE[p.subpixel], disp, fixed, invalid,
                 float(p.truncated_max_cost * max_cost))
         C, S = self._volumes(H, W, p.num_disparities)

@@ -58,6 +58,14 @@ def _right_index(W: int, D: int, min_disp: int):
     return np.clip(xr, 0, W - 1), valid
 
 
+def xgrad(img: np.ndarray) -> np.ndarray:
+    """Horizontal gradient ``(I[x + 1] - I[x - 1]) / 2`` in float32, 0 in the border columns."""
+    img = img.astype(np.float32)
+    g = np.zeros_like(img)
+    g[:, 1:-1] = (img[:, 2:] - img[:, :-2]) * np.float32(0.5)
+    return g
+
+
 def cost_census(cl, cr, D, min_disp, invalid, gl=None, gr=None, g_cap=0.0, g_weight=0.0):
     """uint8 cost volume: Hamming distance (+ truncated gradient difference), invalid outside."""
     H, W = cl.shape

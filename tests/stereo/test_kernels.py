@@ -33,7 +33,7 @@ def test_cost_volume_matches_reference(rng, min_disp, cost):
         if cost == "census":
             want = ref.cost_census(cl, cr, 7, min_disp, ww * wh - 1)
         else:
-            gl, gr = S._xgrad(a), S._xgrad(b)
+            gl, gr = ref.xgrad(a), ref.xgrad(b)
             inv = min(255, ww * wh - 1 + int(p.gradient_cap * p.gradient_weight))
             want = ref.cost_census(cl, cr, 7, min_disp, inv, gl, gr, np.float32(p.gradient_cap),
                                    np.float32(p.gradient_weight))
@@ -322,7 +322,7 @@ def test_census_costs_match_reference(rng, win, min_disp, cost, D):
     cl, cr = ref.census(a, wh, ww), ref.census(b, wh, ww)
     if cost == "census_grad":
         inv = min(255, ww * wh - 1 + int(p.gradient_cap * p.gradient_weight))
-        want = ref.cost_census(cl, cr, D, min_disp, inv, S._xgrad(a), S._xgrad(b),
+        want = ref.cost_census(cl, cr, D, min_disp, inv, ref.xgrad(a), ref.xgrad(b),
                                np.float32(p.gradient_cap), np.float32(p.gradient_weight))
     else:
         want = ref.cost_census(cl, cr, D, min_disp, ww * wh - 1)
@@ -345,25 +345,28 @@ def test_symmetric_census_cost_matches_reference(rng, win, D, min_disp, cost):
         want = ref.cost_census(cl, cr, D, min_disp, nbits)
     else:
         inv = min(255, nbits + int(p.gradient_cap * p.gradient_weight))
-        want = ref.cost_census(cl, cr, D, min_disp, inv, S._xgrad(a), S._xgrad(b),
+        want = ref.cost_census(cl, cr, D, min_disp, inv, ref.xgrad(a), ref.xgrad(b),
                                np.float32(p.gradient_cap), np.float32(p.gradient_weight))
     np.testing.assert_array_equal(got, want)
 
 
 
+@pytest.mark.parametrize("cost", ["census", "census_grad"])
 @pytest.mark.parametrize(("window", "sym"), [((5, 5), False), ((9, 7), False), ((9, 7), True),
                                              ((7, 3), False)])
-def test_census_of_uint8_images_equals_float(rng, window, sym):
+def test_census_of_uint8_images_equals_float(rng, window, sym, cost):
     """uint8 images keep their dtype in the census job (a quarter of float32's memory) and
-    give the costs of the same values in float32 (unsigned byte compares)."""
+    give the costs of the same values in float32 (unsigned byte compares; the gradients of
+    census_grad in float32 either way)."""
     a, b = _pair(rng, h=13, w=45)
     a[0, :4] = [0, 255, 128, 127]
     p = SGMParams(num_disparities=11, min_disparity=-2, census_window=window,
-                  census_symmetric=sym)
+                  census_symmetric=sym, cost=cost)
     job = S.census_job(a.astype(np.uint8), b.astype(np.uint8), p)
     assert job[0].dtype == np.uint8 and job[1].dtype == np.uint8
     np.testing.assert_array_equal(S.cost_volume(a.astype(np.uint8), b.astype(np.uint8), p),
                                   S.cost_volume(a, b, p))
+
 
 @pytest.mark.parametrize("paths", [4, 5])
 @pytest.mark.parametrize(("max_diff", "rad", "code"), [(1, 1, 2), (0, 2, 1), (-1, 1, 2), (2, 0, 1)])
@@ -408,7 +411,7 @@ def test_costs_in_rings_equal_the_volume(rng, paths, H, rad, trunc):
     for vol, job in ((C, None), (None, S.census_job(a, b, p))):
         out = np.full((H, 37), -7.0, np.float32)
         post = (1, rad, 1, out, np.zeros((0, 0), np.int16), _INVALID,
-                float(trunc * job[10]) if job else float(trunc * S.census_job(a, b, p)[10]))
+                float(trunc * job[8]) if job else float(trunc * S.census_job(a, b, p)[8]))
         outs.append((*S._aggregate(vol, guide, p, None, job, post)[:3], out))
     for g, w in zip(outs[1], outs[0]):
         np.testing.assert_array_equal(g, w)
@@ -431,7 +434,7 @@ def test_truncated_cost_test_matches_reference(rng, paths):
     guide = K.guide_u8(a)
     job = S.census_job(a, b, p)
     C = S.cost_volume(a, b, p)
-    trunc_max = 0.35 * job[10]
+    trunc_max = 0.35 * job[8]
     dint, dsub, _, _ = S.aggregate(C, guide, p)
     want = dsub.copy()
     rows = 0 if paths == 3 else 1
