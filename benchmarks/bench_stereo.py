@@ -8,11 +8,13 @@ for OpenCV (blockSize 5, P1 = 8*25, P2 = 32*25, disp12MaxDiff 1, uniquenessRatio
 Per scene: median time, time ratio to 3WAY, bad-1/2/4 over all GT pixels (missing = wrong),
 bad-2 over estimated pixels, end-point error, density, and peak numpy memory (tracemalloc; it
 cannot see OpenCV's internal buffers). Then the means and the geometric-mean time ratio, and the
-issue-3 targets. ``--compile`` also measures first-call compilation and cached loading in fresh
-processes.
+issue-3 targets, and the default matcher on a 2-megapixel pair at 256 disparities (time, peak
+memory, process size). ``--compile`` also measures first-call compilation and cached loading in
+fresh processes.
 
     python benchmarks/bench_stereo.py [--data DIR] [--scenes teddy,cones] [--repeat 5]
                                       [--threads 2] [--presets fast,balanced] [--json] [--compile]
+                                      [--skip-large]
 """
 
 from __future__ import annotations
@@ -173,6 +175,37 @@ def compile_times() -> dict:
     return out
 
 
+def large_pair(threads: int) -> dict:
+    """The issue's memory bound in practice: the default matcher on a 2-megapixel pair
+    (1920 x 1080, a random texture shifted by 40 pixels) with 256 disparities, in a new
+    process: its time, the peak of numpy's allocations during the call (tracemalloc) and the
+    process's maximum resident size (imports and numba included; target 2 GB)."""
+    code = f"""
+import resource, time, tracemalloc
+import numpy as np, numba
+import depthkit as dk
+numba.set_num_threads(min({threads}, numba.config.NUMBA_NUM_THREADS))
+rng = np.random.default_rng(0)
+base = rng.integers(0, 256, (1080, 1960), dtype=np.uint8)
+left, right = base[:, :1920].copy(), base[:, 40:].copy()
+m = dk.SGM(256)
+m.compute(left[:64, :400], right[:64, :400])  # kernels from the cache, outside the timing
+m.release()
+tracemalloc.start()
+t = time.perf_counter()
+d = m.compute(left, right)
+t = time.perf_counter() - t
+peak = tracemalloc.get_traced_memory()[1]
+ok = float(np.mean(np.abs(d[:, 300:] - 40.0) < 1))
+print(t, peak, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, ok)
+"""
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True, cwd=str(REPO))
+    t, peak, rss, ok = (float(v) for v in r.stdout.split()[-4:])
+    return {"time_s": t, "peak_bytes": peak, "max_rss_bytes": rss,
+            "bytes_per_px_disp": peak / (1920 * 1080 * 256), "fraction_correct": ok}
+
+
 def format_table(results, summ) -> str:
     hdr = (f"{'scene':22s} {'method':9s} {'ms':>8s} {'x3way':>6s} {'bad1%':>6s} {'bad2%':>6s} "
            f"{'bad4%':>6s} {'b2est%':>6s} {'EPE':>6s} {'dens%':>6s} {'MB':>7s} {'B/pxd':>5s}")
@@ -231,11 +264,16 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2, help="threads for OpenCV and numba")
     ap.add_argument("--compile", action="store_true",
                     help="also measure compile and cached-load time in new processes")
+    ap.add_argument("--skip-large", action="store_true",
+                    help="skip the 2-megapixel pair at 256 disparities (1.3 GB, a few seconds)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     a = ap.parse_args(argv)
     presets = [p for p in a.presets.split(",") if p]
     filt = [s for s in a.scenes.split(",") if s]
     res = run(a.data, filt, presets, max(1, a.repeat), a.threads)
+    if not a.skip_large:
+        res["large_pair"] = large_pair(a.threads)
+        res["targets"]["2MP_x_256_under_2GB"] = res["large_pair"]["max_rss_bytes"] < 2 * 2**30
     if a.compile:
         res["compile"] = compile_times()
     if a.json:
@@ -243,6 +281,12 @@ def main(argv=None) -> int:
         sys.stdout.write("\n")
         return 0
     sys.stdout.write(format_table(res["scenes"], res["summary"]) + "\n")
+    lp = res.get("large_pair")
+    if lp:
+        sys.stdout.write(f"2 MP x 256 disparities (balanced): {lp['time_s']:.2f} s, numpy "
+                         f"peak {lp['peak_bytes'] / 2**30:.2f} GB ({lp['bytes_per_px_disp']:.2f} "
+                         f"B/px*D), process max RSS {lp['max_rss_bytes'] / 2**30:.2f} GB, "
+                         f"{lp['fraction_correct'] * 100:.1f} % within 1 px\n")
     for k, v in res["targets"].items():
         sys.stdout.write(f"target {k:34s} {'met' if v else 'MISSED'}\n")
     if "compile" in res:
