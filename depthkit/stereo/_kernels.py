@@ -320,8 +320,9 @@ def _cost_row(job, y, orow):
     gl = np.zeros(W if use_g else 0, np.float32)
     grow = np.zeros(nr if use_g else 0, np.float32)
     if use_g:
-        _xgrad_row(imgl, y, ww // 2, W, gl, 0, 1)
-        _xgrad_row(imgr, y, ww // 2, W, grow, pad + W - 1, -1)
+        step = np.int64(1)  # variables, not literals: one compiled version for both
+        _xgrad_row(imgl, y, ww // 2, W, gl, k0, step)
+        _xgrad_row(imgr, y, ww // 2, W, grow, pad + W - 1, -step)
     orowf = orow.reshape(-1)
     # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
     # auto-vectorised per-pixel loop paid its set-up at every pixel (2 cycles per disparity),
@@ -901,26 +902,6 @@ def _box_fit(C, y0, y1, x0, x1, d, mode):
     return _fit_offset(a, m, c, mode)
 
 
-@njit(cache=CACHE, fastmath=FASTMATH, nogil=True, inline="always")
-def _box_fit3(Cf, o0, o1, o2, sx, mode):
-    """:func:`_box_fit` for a 3 x 3 box that lies inside the image, unrolled on the flat costs:
-    ``o0, o1, o2`` are the offsets of ``x - 1, d - 1`` in rows ``y - 1, y, y + 1``, `sx` the
-    column stride (about 3x faster than the general loops, which dominated the LR pass)."""
-    a = 0
-    m = 0
-    c = 0
-    one = np.uint64(1)
-    two = np.uint64(2)
-    for i in range(3):
-        r = o0 if i == 0 else (o1 if i == 1 else o2)
-        for j in range(3):
-            q = r + np.uint64(j) * sx
-            a += np.int64(Cf[q])
-            m += np.int64(Cf[q + one])
-            c += np.int64(Cf[q + two])
-    return _fit_offset(a, m, c, mode)
-
-
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _lr_row(C, y, wy, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixed, invalid,
             trunc_max):
@@ -989,29 +970,25 @@ def _lr_row(C, y, wy, dint, dsub, rkey, min_disp, max_diff, rad, mode, out, fixe
         Cf = C.reshape(-1)
         y0 = max(y - rad, 0)
         y1 = min(y + rad + 1, H)
-        # 3x3 boxes inside the image first, in a loop with no branches (the winner clamped to
-        # the fit's range, the invalid pixels fitted too and left out below): the branches of
-        # the per-pixel loop, mispredicted at every invalid pixel, cost more than the fits
-        inner = rad == 1 and 0 < y < H - 1 and W > 2 and D > 2
-        offs = np.empty(W if inner else 0, np.float64)
-        if inner:
+        # 3x3 boxes inside the image 16 pixels at a time (box_fit16: 32-bit gathers, every
+        # pixel fitted and the invalid ones left out below): the scalar loop, whose branches
+        # were mispredicted at every invalid pixel, took twice as long; the pixels left over
+        # take the general loop
+        xv = 1
+        offs = np.empty(W, np.float64)
+        if rad == 1 and 0 < y < H - 1 and D > 2:
             r0 = np.uint64((y - 1) % R * W * D)
             r1 = np.uint64(y % R * W * D)
             r2 = np.uint64((y + 1) % R * W * D)
             wrow = np.uint64(wy * W)
-            xv = 1
-            while xv + CENSUS_LANES <= W - 2:  # 16 pixels at a time, the 32-bit gathers
+            while xv + CENSUS_LANES <= W - 2:
                 box_fit16(Cf, r0, r1, r2, dint.reshape(-1), wrow, np.uint64(xv), D, mode, offs)
                 xv += CENSUS_LANES
-            for x in range(xv, W - 1):
-                d = min(max(np.int64(di[x]), 1), D - 2)
-                o0 = np.uint64((x - 1) * D + d - 1)
-                offs[x] = _box_fit3(Cf, o0 + r0, o0 + r1, o0 + r2, np.uint64(D), mode)
         for x in range(W):
             d = np.int64(di[x])
             if d <= 0 or d >= D - 1 or np.isnan(o[x]):
                 continue
-            if inner and 0 < x < W - 1:
+            if 0 < x < xv:
                 off = offs[x]
             else:
                 off = _box_fit(C, y0, y1, max(x - rad, 0), min(x + rad + 1, W), d, mode)

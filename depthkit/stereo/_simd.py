@@ -775,7 +775,7 @@ def wta_finish16(typingctx, best, sec, T, lpx, TW, x0, n, W, D, min_disp, uniq, 
 
 @intrinsic
 def box_fit16(typingctx, C, r0, r1, r2, dint, off, x0, D, mode, offs):
-    """Sub-pixel offsets of the 3 x 3 box fit (``_kernels._box_fit3``) of 16 pixels ``x0 ..
+    """Sub-pixel offsets of the 3 x 3 box fit (``_kernels._box_fit``) of 16 pixels ``x0 ..
     x0 + 15`` of one row, all in ``1 .. W - 3``, into ``offs[x0:x0 + 16]`` (float64, as the
     scalar fit): `C` the flat uint8 costs, ``r0, r1, r2`` the first elements of the rows
     ``y - 1, y, y + 1``, ``dint[off + x]`` the winners (clamped to ``1 .. D - 2``; callers
