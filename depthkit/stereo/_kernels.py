@@ -2,9 +2,9 @@
 
 Stages and data layout
 ----------------------
-1. ``_census_row`` - census transform of one row of a uint8 or float32 image into bit
-   strings (window up to 9x7, borders replicated; uint32, longer strings from two halves).
-   The loop over columns is the inner one, so it vectorises.
+1. ``_census_planes`` - census transform of one row of a uint8 or float32 image (window up
+   to 9x7, borders replicated) into byte planes, 64 pixels at a time; ``_cost_row`` joins
+   them into uint32 or uint64 strings.
 2. ``_cost_row`` / ``cost_bt`` - uint8 matching cost ``C[y, x, d]`` (Hamming distance of census
    strings, optionally plus a truncated gradient difference, or Birchfield-Tomasi). Disparities
    whose right pixel falls outside the image get ``invalid_cost``. ``_cost_row`` computes a
@@ -106,15 +106,17 @@ Vectorisation (checked with ``<kernel>.inspect_asm()`` with caching off, AVX-512
   negative gets wrap-around code, which turns contiguous loads into gathers
   (``vpextrq``/``vpinsrw``); the hot loops take flat arrays with uint64 offsets (every term
   uint64: numba turns ``uint64 + int64`` into float64, which also gives gathers).
-- The census walks a row in groups of 16 pixels (``<16 x float>`` / ``<16 x i32>``, one
-  512-bit register each, :mod:`._simd`) and shifts every bit of the window into a register
-  before storing the strings once: per bit one ``vcmpltps`` with a memory operand into a mask
-  register, then shift and or (about 8 instructions per 16 pixels). Its images carry
-  replicated padding columns (``sgm.census_padded``), so no border cases remain. The earlier
-  form made one pass over the row per bit (load, compare, shift, store, plus scalar border
-  loops at each pass): the census costs of teddy (one thread) went from 10.3 to 4.8 ms with
-  the 9x7 window and from 7.8 to 3.5 ms with 5x5. Census strings of at most 32 bits (5x5 as
-  in the fast preset, or the centre-symmetric 9x7) are held in uint32.
+- The census walks a row in groups of 64 pixels and keeps byte plane ``j`` of their strings
+  (bits ``8 j .. 8 j + 7``) in one 512-bit register while its 8 compares are added in: per
+  bit one ``vpcmpub`` (uint8 images; four ``vcmpltps`` for float32) into a mask register and
+  a masked ``vpaddb``. The planes are then joined into one string per pixel (a vectorised
+  loop). Its images carry replicated padding columns (``sgm.census_padded``), so no border
+  cases remain. Census of teddy, both images (one thread): 9x7 1.4-1.7 ms with 16-pixel
+  groups of uint32 strings (a shift and an or per bit), 0.6-0.9 ms as planes; 5x5 0.5-0.8
+  against 0.3-0.55 ms. A Hamming loop on the planes themselves (a ``vpopcntb`` per plane and
+  64 disparities) was slower than on the joined strings (1.1-1.3x the cost rows' time).
+  Census strings of at most 32 bits (5x5 as in the fast preset, or the centre-symmetric
+  9x7) are held in uint32.
   ``_cost_row`` computes 32 disparities at a time in explicit vectors (``vpopxor``:
   ``vpopcntd``/``vpopcntq``); the auto-vectorised per-pixel loop it replaced took about 2
   cycles per disparity.
@@ -134,21 +136,22 @@ from numba import literally, njit, prange
 
 from .._numba import CACHE, FASTMATH
 from ._simd import (
+    CENSUS_GROUP,
     CENSUS_LANES,
     LANES,
     box_fit16,
+    bstore,
+    bzero,
+    census_bits,
     fstore_n,
     lr_check16,
-    pload,
     transpose16,
     ukey_min,
     ulanes,
     uload16,
     usecond_min,
-    ushift_lt,
     usplat,
     ustore,
-    uzero,
     vadd,
     vhmin,
     vload,
@@ -199,30 +202,31 @@ def _fill_invalid(o, dlo, dhi, inv):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _census_row(img, y, wh, ww, sym, row, k0, k1):
-    """Bits `k0` to `k1` (window order) of row `y`'s census strings into `row`, in uint32
-    (twice the SIMD lanes of uint64: longer strings are built from two halves).
+def _census_planes(img, y, wh, ww, sym, nbits, planes, o0, reverse):
+    """Row `y`'s census strings as byte planes: bit `k` of pixel `x`'s string is bit ``k % 8``
+    of ``planes[k // 8, o0 + x]``, or of ``planes[k // 8, o0 - x]`` with `reverse` (so the
+    Hamming loop reads the right row forward); lanes past the width get garbage, and each
+    plane needs room for whole groups of CENSUS_GROUP pixels (before ``o0`` with `reverse`).
 
     `img` is the uint8 or float32 image with its columns padded (``sgm.census_padded``:
-    ``ww // 2`` replicated columns on the left, ``ww // 2 + CENSUS_LANES`` on the right);
-    `row` has room for the image width rounded up to ``CENSUS_LANES`` (the lanes past the
-    width get garbage). Each group of CENSUS_LANES pixels keeps its strings in one register
-    while all the window's compares are shifted in (``vpcmpub`` or ``vcmpltps`` + shift + or
-    per bit), so the strings are stored once instead of once per bit. With `sym`, the
+    ``ww // 2`` replicated columns on the left, ``ww // 2 + CENSUS_GROUP`` on the right).
+    CENSUS_GROUP pixels at a time, each bit is one compare of two vectors into a mask
+    register (``vpcmpub`` for uint8) and a masked byte add of the bit into its plane (the
+    bits are distinct, so adding is or-ing): about 2 instructions per bit for 64 pixels,
+    where strings in 32-bit lanes took 4 per bit for 16 pixels. With `sym`, the
     centre-symmetric census: each neighbour before the centre (row by row) is compared with
     its mirror image through the centre, ``I(p + o) < I(p - o)``, which gives half the bits
-    (31 for 9x7, so the strings fit 32 bits) from half the comparisons (Spangenberg et al.,
-    "Large scale semi-global matching on the CPU", IV 2014).
+    (31 for 9x7) from half the comparisons (Spangenberg et al., "Large scale semi-global
+    matching on the CPU", IV 2014).
     """
     H, Wp = img.shape
     ry = wh // 2
     rx = ww // 2
-    W = Wp - 2 * rx - CENSUS_LANES
+    W = Wp - 2 * rx - CENSUS_GROUP
     # flat offsets of the two pixels of each bit: neighbour, and the centre or the mirror
-    offa = np.empty(max(k1 - k0, 0), np.uint64)
-    offb = np.empty(max(k1 - k0, 0), np.uint64)
-    n = 0
-    k = -1  # index of the current bit in window order
+    offa = np.empty(nbits, np.uint64)
+    offb = np.empty(nbits, np.uint64)
+    k = 0
     for dy in range(-ry, ry + 1):
         if sym and dy > 0:
             break
@@ -233,24 +237,23 @@ def _census_row(img, y, wh, ww, sym, row, k0, k1):
                 if sym:
                     break  # the mirrors of the rest were compared already
                 continue
+            offa[k] = np.uint64(yy * Wp + rx + dx)
+            offb[k] = np.uint64(ym * Wp + rx - dx if sym else ym * Wp + rx)
             k += 1
-            if k < k0 or k >= k1:
-                continue
-            offa[n] = np.uint64(yy * Wp + rx + dx)
-            offb[n] = np.uint64(ym * Wp + rx - dx if sym else ym * Wp + rx)
-            n += 1
     flat = img.reshape(-1)
-    for x0 in range(0, W, CENSUS_LANES):
+    pf = planes.reshape(-1)
+    stride = planes.shape[1]
+    for x0 in range(0, W, CENSUS_GROUP):
         xu = np.uint64(x0)
-        acc = uzero()
-        if sym:
-            for i in range(n):
-                acc = ushift_lt(acc, pload(flat, offa[i] + xu), pload(flat, offb[i] + xu))
-        else:
-            c = pload(flat, np.uint64(y * Wp + rx) + xu)
-            for i in range(n):
-                acc = ushift_lt(acc, pload(flat, offa[i] + xu), c)
-        ustore(row, xu, acc)
+        for j in range((nbits + 7) // 8):
+            acc = bzero()
+            for b in range(min(8, nbits - 8 * j)):
+                acc = census_bits(acc, flat, offa[8 * j + b] + xu, offb[8 * j + b] + xu,
+                                  np.uint8(1 << b))
+            if reverse:
+                bstore(pf, np.uint64(j * stride + o0 - x0 - (CENSUS_GROUP - 1)), acc, True)
+            else:
+                bstore(pf, np.uint64(j * stride + o0 + x0), acc, False)
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
@@ -270,7 +273,8 @@ def _xgrad_row(img, y, rx, W, out, o0, step):
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
 def _cost_row(job, y, orow):
     """Row `y` of the census cost into `orow` (W, D): both images' census strings of that row
-    into per-row buffers, then their Hamming distances (plus the gradient term).
+    (:func:`_census_planes`, joined into uint32 or uint64 strings), then their Hamming
+    distances (plus the gradient term).
 
     ``job`` is ``(imgl, imgr, wh, ww, min_disp, D, g_cap, g_weight, invalid_cost,
     symmetric)`` (see ``sgm.census_job``). The gradients of the gradient term are taken from
@@ -278,50 +282,54 @@ def _cost_row(job, y, orow):
     """
     imgl, imgr, wh, ww, min_disp, D, g_cap, g_weight, invalid_cost, sym = job
     W = orow.shape[0]
-    Wv = -(-W // CENSUS_LANES) * CENSUS_LANES  # census rows are written in whole vectors
+    G = CENSUS_GROUP
     inv = np.uint8(invalid_cost)
     use_g = g_weight > 0.0
     nbits = (wh * ww - 1) // 2 if sym else wh * ww - 1
+    npl = (nbits + 7) // 8
     short = nbits <= 32  # census strings fit in uint32
     nfull = D // LANES
     tail = D - nfull * LANES
     # the right row reversed, with room on both sides so that every disparity's lane reads
     # inside: pixels near the borders take the vector path too, and their disparities whose
-    # right pixel is outside are overwritten with the invalid cost after it
+    # right pixel is outside are overwritten with the invalid cost after it (the room holds
+    # garbage)
     pad = max(0, -min_disp)
     nr = pad + W + max(0, min_disp + D)
-    cl32 = np.empty(Wv, np.uint32)
-    cr32 = np.empty(Wv, np.uint32)
-    k0 = np.int64(0)  # not a literal 0, which would compile _census_row a second time
+    # byte planes (the right one reversed, with G more in front for the reversed stores of
+    # the last group), then joined: plane j is byte j of the strings
+    left = np.empty((npl, -(-W // G) * G), np.uint8)
+    right = np.empty((npl, G + nr), np.uint8)
+    _census_planes(imgl, y, wh, ww, sym, nbits, left, 0, False)
+    _census_planes(imgr, y, wh, ww, sym, nbits, right, G + pad + W - 1, True)
     if short:
-        _census_row(imgl, y, wh, ww, sym, cl32, k0, nbits)
-        _census_row(imgr, y, wh, ww, sym, cr32, k0, nbits)
+        cl32 = np.zeros(W, np.uint32)
         crow32 = np.zeros(nr, np.uint32)
-        for i in range(W):
-            crow32[pad + i] = cr32[W - 1 - i]
+        for j in range(npl):
+            sh = np.uint32(8 * j)
+            for x in range(W):
+                cl32[x] |= np.uint32(left[j, x]) << sh
+            for i in range(nr):
+                crow32[i] |= np.uint32(right[j, G + i]) << sh
         cl = np.empty(0, np.uint64)
         crow = np.empty(0, np.uint64)
     else:
-        # the first nbits - 32 bits and the last 32 in uint32 halves (half the time of one
-        # uint64 pass on the 9x7 window), then joined
-        cl = np.empty(W, np.uint64)
+        cl = np.zeros(W, np.uint64)
         crow = np.zeros(nr, np.uint64)
-        lo = np.empty(Wv, np.uint32)
-        _census_row(imgl, y, wh, ww, sym, cl32, k0, nbits - 32)
-        _census_row(imgl, y, wh, ww, sym, lo, nbits - 32, nbits)
-        for x in range(W):
-            cl[x] = (np.uint64(cl32[x]) << np.uint64(32)) | np.uint64(lo[x])
-        _census_row(imgr, y, wh, ww, sym, cr32, k0, nbits - 32)
-        _census_row(imgr, y, wh, ww, sym, lo, nbits - 32, nbits)
-        for x in range(W):
-            crow[pad + W - 1 - x] = (np.uint64(cr32[x]) << np.uint64(32)) | np.uint64(lo[x])
+        for j in range(npl):
+            sh = np.uint64(8 * j)
+            for x in range(W):
+                cl[x] |= np.uint64(left[j, x]) << sh
+            for i in range(nr):
+                crow[i] |= np.uint64(right[j, G + i]) << sh
+        cl32 = np.empty(0, np.uint32)
         crow32 = np.empty(0, np.uint32)
     # the gradients: the left row's, and the right row's reversed and indexed like crow
     gl = np.zeros(W if use_g else 0, np.float32)
     grow = np.zeros(nr if use_g else 0, np.float32)
     if use_g:
         step = np.int64(1)  # variables, not literals: one compiled version for both
-        _xgrad_row(imgl, y, ww // 2, W, gl, k0, step)
+        _xgrad_row(imgl, y, ww // 2, W, gl, step - step, step)
         _xgrad_row(imgr, y, ww // 2, W, grow, pad + W - 1, -step)
     orowf = orow.reshape(-1)
     # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the

@@ -290,7 +290,6 @@ def vpopxor(typingctx, arr, off, a, n):
     return int16vec(arr, off, a, n), codegen
 
 
-
 @intrinsic
 def vpopxor_grad(typingctx, arr, off, a, grad, g, g_cap, g_weight, n):
     """:func:`vpopxor` plus the truncated gradient term of the ``census_grad`` cost, as the
@@ -329,14 +328,13 @@ def vpopxor_grad(typingctx, arr, off, a, grad, g, g_cap, g_weight, n):
 
 
 # --------------------------------------------------------------------------------------------
-# census: CENSUS_LANES pixels at a time, float32 or uint8 compares shifted into uint32 strings
+# 16-lane float32 / uint32 vectors (the WTA and the left-right check)
 
 CENSUS_LANES = 16  # float32 / uint32 lanes of one 512-bit register
 
 _F32 = ir.FloatType()
 _VF = ir.VectorType(_F32, CENSUS_LANES)
 _VU = ir.VectorType(_I32, CENSUS_LANES)
-_VB = ir.VectorType(ir.IntType(8), CENSUS_LANES)
 
 
 class Float32Vec(types.Type):
@@ -353,16 +351,8 @@ class UInt32Vec(types.Type):
         super().__init__(name=f"UInt32x{CENSUS_LANES}")
 
 
-class UInt8Vec(types.Type):
-    """Numba type of a ``<CENSUS_LANES x i8>`` LLVM vector (unsigned use: uint8 pixels)."""
-
-    def __init__(self):
-        super().__init__(name=f"UInt8x{CENSUS_LANES}")
-
-
 float32vec = Float32Vec()
 uint32vec = UInt32Vec()
-uint8vec = UInt8Vec()
 
 
 @register_model(Float32Vec)
@@ -377,55 +367,6 @@ class _UInt32VecModel(models.PrimitiveModel):
         super().__init__(dmm, fe_type, _VU)
 
 
-@register_model(UInt8Vec)
-class _UInt8VecModel(models.PrimitiveModel):
-    def __init__(self, dmm, fe_type):
-        super().__init__(dmm, fe_type, _VB)
-
-
-@intrinsic
-def pload(typingctx, arr, off):
-    """Pixels ``arr[off : off + CENSUS_LANES]`` of a float32 or uint8 image (no bounds check),
-    as the vector type of that dtype, for :func:`ushift_lt`."""
-    _check_array(arr, (types.float32, types.uint8))
-    u8 = arr.dtype == types.uint8
-    vty = _VB if u8 else _VF
-
-    def codegen(context, builder, sig, args):
-        return builder.load(_elem_ptr(context, builder, sig.args[0], args[0], args[1], vty),
-                            align=1)
-
-    return (uint8vec if u8 else float32vec)(arr, off), codegen
-
-
-@intrinsic
-def uzero(typingctx):
-    """A uint32 vector of zeros."""
-
-    def codegen(context, builder, sig, args):
-        return ir.Constant(_VU, [0] * CENSUS_LANES)
-
-    return uint32vec(), codegen
-
-
-@intrinsic
-def ushift_lt(typingctx, acc, a, b):
-    """``(acc << 1) | (a < b)`` lane-wise: one census bit shifted into each string (`a`, `b`
-    both float32 or both uint8 pixels, :func:`pload`; uint8 compares one 128-bit vector,
-    ``vpcmpub``, where float32 compares a 512-bit one)."""
-    if a != b or a not in (float32vec, uint8vec):
-        return None
-    u8 = a == uint8vec
-
-    def codegen(context, builder, sig, args):
-        acc, a, b = args
-        lt = builder.icmp_unsigned("<", a, b) if u8 else builder.fcmp_ordered("<", a, b)
-        bit = builder.zext(lt, _VU)
-        return builder.or_(builder.shl(acc, ir.Constant(_VU, [1] * CENSUS_LANES)), bit)
-
-    return uint32vec(uint32vec, a, a), codegen
-
-
 @intrinsic
 def ustore(typingctx, arr, off, v):
     """``arr[off : off + CENSUS_LANES] = v`` for a uint32 array (no bounds check)."""
@@ -437,6 +378,81 @@ def ustore(typingctx, arr, off, v):
         return context.get_dummy_value()
 
     return types.none(arr, off, v), codegen
+
+
+# --------------------------------------------------------------------------------------------
+# census as byte planes: CENSUS_GROUP pixels at a time, bit k of each string in byte plane k // 8
+
+CENSUS_GROUP = 64  # uint8 lanes of one 512-bit register
+_VB64 = ir.VectorType(ir.IntType(8), CENSUS_GROUP)
+
+
+class Byte64(types.Type):
+    """Numba type of a ``<CENSUS_GROUP x i8>`` LLVM vector (unsigned use)."""
+
+    def __init__(self):
+        super().__init__(name=f"Byte{CENSUS_GROUP}")
+
+
+byte64 = Byte64()
+
+
+@register_model(Byte64)
+class _Byte64Model(models.PrimitiveModel):
+    def __init__(self, dmm, fe_type):
+        super().__init__(dmm, fe_type, _VB64)
+
+
+@intrinsic
+def bzero(typingctx):
+    """A byte vector of zeros."""
+
+    def codegen(context, builder, sig, args):
+        return ir.Constant(_VB64, [0] * CENSUS_GROUP)
+
+    return byte64(), codegen
+
+
+@intrinsic
+def census_bits(typingctx, acc, arr, oa, ob, bit):
+    """``acc + (arr[oa + i] < arr[ob + i] ? bit : 0)`` for CENSUS_GROUP lanes ``i`` of a uint8
+    or float32 image (no bounds check): one census bit of CENSUS_GROUP pixels set in their
+    byte plane, whose other bits differ, so adding is or-ing (a uint8 image: one ``vpcmpub``
+    into a mask register and a masked ``vpaddb``)."""
+    _check_array(arr, (types.uint8, types.float32))
+    u8 = arr.dtype == types.uint8
+    vty = _VB64 if u8 else ir.VectorType(_F32, CENSUS_GROUP)
+
+    def codegen(context, builder, sig, args):
+        acc_, arr_, oa_, ob_, bit_ = args
+        a = builder.load(_elem_ptr(context, builder, sig.args[1], arr_, oa_, vty), align=1)
+        b = builder.load(_elem_ptr(context, builder, sig.args[1], arr_, ob_, vty), align=1)
+        lt = builder.icmp_unsigned("<", a, b) if u8 else builder.fcmp_ordered("<", a, b)
+        bv = _splat(builder, builder.trunc(bit_, ir.IntType(8)), _VB64)
+        return builder.add(acc_, builder.select(lt, bv, ir.Constant(_VB64, [0] * CENSUS_GROUP)))
+
+    return byte64(acc, arr, oa, ob, bit), codegen
+
+
+@intrinsic
+def bstore(typingctx, arr, off, v, reverse):
+    """``arr[off : off + CENSUS_GROUP] = v`` for a uint8 array, the lanes in reverse order with
+    `reverse` (a compile-time bool; no bounds check)."""
+    _check_array(arr, (types.uint8,))
+    if not isinstance(reverse, types.BooleanLiteral):
+        return None
+    rev = reverse.literal_value
+
+    def codegen(context, builder, sig, args):
+        v = args[2]
+        if rev:
+            v = builder.shuffle_vector(v, v, ir.Constant(
+                ir.VectorType(_I32, CENSUS_GROUP), list(range(CENSUS_GROUP - 1, -1, -1))))
+        builder.store(v, _elem_ptr(context, builder, sig.args[0], args[0], args[1], _VB64),
+                      align=1)
+        return context.get_dummy_value()
+
+    return types.none(arr, off, v, reverse), codegen
 
 
 # --------------------------------------------------------------------------------------------

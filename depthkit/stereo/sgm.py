@@ -12,7 +12,7 @@ from .._checks import check_image, check_same_size, to_gray
 from ..errors import ParameterError, ShapeError
 from . import _kernels as K
 from ._parallel import row_ranges, run_tasks
-from ._simd import CENSUS_LANES
+from ._simd import CENSUS_GROUP, CENSUS_LANES
 from .params import SINGLE_PASS_PATHS, SGMParams
 
 log = logging.getLogger(__name__)
@@ -104,8 +104,8 @@ def census_job(lf: np.ndarray, rf: np.ndarray, params: SGMParams) -> tuple:
 
 def census_padded(img: np.ndarray, window_width: int) -> np.ndarray:
     """`img` (uint8, or float32 on the 0..255 scale) with ``window_width // 2`` replicated
-    columns on the left and ``window_width // 2 + CENSUS_LANES`` on the right, as
-    :func:`K._census_row` reads it (whole vectors, no border cases); an empty image stays
+    columns on the left and ``window_width // 2 + CENSUS_GROUP`` on the right, as
+    :func:`K._census_planes` reads it (whole vectors, no border cases); an empty image stays
     empty. uint8 stays uint8: a quarter of the memory of float32, and the census compares
     it as fast."""
     if img.size == 0:
@@ -113,7 +113,7 @@ def census_padded(img: np.ndarray, window_width: int) -> np.ndarray:
     H, W = img.shape
     rx = window_width // 2
     dtype = np.uint8 if img.dtype == np.uint8 else np.float32
-    out = np.empty((H, W + 2 * rx + CENSUS_LANES), dtype)
+    out = np.empty((H, W + 2 * rx + CENSUS_GROUP), dtype)
     out[:, rx:rx + W] = img
     out[:, :rx] = out[:, rx:rx + 1]
     out[:, rx + W:] = out[:, rx + W - 1:rx + W]

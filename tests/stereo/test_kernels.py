@@ -21,21 +21,23 @@ def _pair(rng, h=11, w=23, levels=256):
 
 @pytest.mark.parametrize("min_disp", [0, 3, -2])
 @pytest.mark.parametrize("cost", ["census", "census_grad", "bt"])
-def test_cost_volume_matches_reference(rng, min_disp, cost):
-    a, b = _pair(rng)
-    p = SGMParams(num_disparities=7, min_disparity=min_disp, cost=cost)
+# widths: part of one group of 64 census pixels, and several with a part (D over one group)
+@pytest.mark.parametrize(("w", "D"), [(23, 7), (150, 70)])
+def test_cost_volume_matches_reference(rng, min_disp, cost, w, D):
+    a, b = _pair(rng, w=w)
+    p = SGMParams(num_disparities=D, min_disparity=min_disp, cost=cost)
     got = S.cost_volume(a, b, p)
     ww, wh = p.census_window
     if cost == "bt":
-        want = ref.cost_bt(a, b, 7, min_disp, p.bt_cap)
+        want = ref.cost_bt(a, b, D, min_disp, p.bt_cap)
     else:
         cl, cr = ref.census(a, wh, ww), ref.census(b, wh, ww)
         if cost == "census":
-            want = ref.cost_census(cl, cr, 7, min_disp, ww * wh - 1)
+            want = ref.cost_census(cl, cr, D, min_disp, ww * wh - 1)
         else:
             gl, gr = ref.xgrad(a), ref.xgrad(b)
             inv = min(255, ww * wh - 1 + int(p.gradient_cap * p.gradient_weight))
-            want = ref.cost_census(cl, cr, 7, min_disp, inv, gl, gr, np.float32(p.gradient_cap),
+            want = ref.cost_census(cl, cr, D, min_disp, inv, gl, gr, np.float32(p.gradient_cap),
                                    np.float32(p.gradient_weight))
     assert got.dtype == np.uint8
     np.testing.assert_array_equal(got, want)
