@@ -30,10 +30,11 @@ Stages and data layout
    rows that also serves the box fit, instead of reading a cost volume (1 byte per pixel x
    disparity) that phase 1 would have written; the WTA maps are one row per task. The peak is
    the sum volume, 2 bytes per pixel x disparity, plus the row buffers (12 x W x D bytes per
-   task) and about 16 bytes per pixel of images and outputs. Computing the costs twice costs
-   the balanced preset about 8 % of its time (A/B in one process, after the two speed-ups
-   it came with: the vector border pixels of the Hamming costs and the vector box fit). The
-   cost volume stays for the Birchfield-Tomasi cost, 16 paths (the knight-move sweeps read
+   task) and about 16 bytes per pixel of images and outputs. Computing the costs twice cost
+   the balanced preset about 8 % of its time when it came (A/B in one process, with the two
+   speed-ups it came with: the vector border pixels of the Hamming costs and the vector box
+   fit); the byte-plane census since then took back about half of that. The cost volume
+   stays for the Birchfield-Tomasi cost, 16 paths (the knight-move sweeps read
    the costs a third time) and the single pass with a box fit.
    16 paths add two sweeps of the eight knight-move paths (``aggregate_knight_rows``: from
    the previous row two columns away and from two rows back one column away, the latter in a

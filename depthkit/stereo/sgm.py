@@ -370,8 +370,9 @@ def _aggregate(C: np.ndarray | None, guide: np.ndarray, p: SGMParams, S: np.ndar
         fwd, bwd = sweep_buffers(W, D), sweep_buffers(W, D)
         scratch = {1: wta_scratch(W, D, p.min_disparity), -1: wta_scratch(W, D, p.min_disparity)}
         wta = {1: wta_args(p, maps, W), -1: wta_args(p, maps, W)}
+        rad = post[1]  # the box fit's radius
         costs = {1: C, -1: C} if C is not None else \
-            {1: cost_ring(H, W, D, post[1]), -1: cost_ring(H, W, D, post[1])}
+            {1: cost_ring(H, W, D, rad), -1: cost_ring(H, W, D, rad)}
         mid = H // 2
         for first in (True, False):
             rows = ((0, mid, 1, fwd), (H - 1, mid - 1, -1, bwd)) if first else \
@@ -520,8 +521,8 @@ def _filter_speckles(disp: np.ndarray, fixed: np.ndarray, invalid: np.int16, max
     (default: bands of at most :data:`SPECKLE_BAND_ROWS` rows, at least one per thread), and
     :func:`K.speckle_seams` then puts back the parts of large regions across the bands'
     seams that a band alone judged small: the result equals one call on the whole image.
-    OpenCV's buffers take 13 bytes per pixel of a call's image, so short bands also keep them
-    small (as much as the sum volume at 6 disparities, had the whole image been one call).
+    OpenCV's buffers take 13 bytes per pixel of the image it is given (as much as the sum
+    volume at 6 disparities): short bands keep them small.
     """
     import cv2
 
