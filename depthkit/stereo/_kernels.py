@@ -203,11 +203,11 @@ def _fill_invalid(o, dlo, dhi, inv):
 
 
 @njit(cache=CACHE, fastmath=FASTMATH, nogil=True)
-def _census_planes(img, y, wh, ww, sym, nbits, planes, o0, reverse):
+def _census_planes(img, y, wh, ww, sym, nbits, planes, o0, step):
     """Row `y`'s census strings as byte planes: bit `k` of pixel `x`'s string is bit ``k % 8``
-    of ``planes[k // 8, o0 + x]``, or of ``planes[k // 8, o0 - x]`` with `reverse` (so the
-    Hamming loop reads the right row forward); lanes past the width get garbage, and each
-    plane needs room for whole groups of CENSUS_GROUP pixels (before ``o0`` with `reverse`).
+    of ``planes[k // 8, o0 + step * x]`` with `step` 1 or -1 (reversed, so that the Hamming
+    loop reads the right row forward); lanes past the width get garbage, and each plane
+    needs room for whole groups of CENSUS_GROUP pixels (before ``o0`` when reversed).
 
     `img` is the uint8 or float32 image with its columns padded (``sgm.census_padded``:
     ``ww // 2`` replicated columns on the left, ``ww // 2 + CENSUS_GROUP`` on the right).
@@ -251,7 +251,7 @@ def _census_planes(img, y, wh, ww, sym, nbits, planes, o0, reverse):
             for b in range(min(8, nbits - 8 * j)):
                 acc = census_bits(acc, flat, offa[8 * j + b] + xu, offb[8 * j + b] + xu,
                                   np.uint8(1 << b))
-            if reverse:
+            if step < 0:
                 bstore(pf, np.uint64(j * stride + o0 - x0 - (CENSUS_GROUP - 1)), acc, True)
             else:
                 bstore(pf, np.uint64(j * stride + o0 + x0), acc, False)
@@ -301,8 +301,9 @@ def _cost_row(job, y, orow):
     # the last group), then joined: plane j is byte j of the strings
     left = np.empty((npl, -(-W // G) * G), np.uint8)
     right = np.empty((npl, G + nr), np.uint8)
-    _census_planes(imgl, y, wh, ww, sym, nbits, left, 0, False)
-    _census_planes(imgr, y, wh, ww, sym, nbits, right, G + pad + W - 1, True)
+    one = np.int64(1)  # variables, not literals: one compiled version for both calls
+    _census_planes(imgl, y, wh, ww, sym, nbits, left, one - one, one)
+    _census_planes(imgr, y, wh, ww, sym, nbits, right, G + pad + W - 1, -one)
     if short:
         cl32 = np.zeros(W, np.uint32)
         crow32 = np.zeros(nr, np.uint32)
@@ -329,9 +330,8 @@ def _cost_row(job, y, orow):
     gl = np.zeros(W if use_g else 0, np.float32)
     grow = np.zeros(nr if use_g else 0, np.float32)
     if use_g:
-        step = np.int64(1)  # variables, not literals: one compiled version for both
-        _xgrad_row(imgl, y, ww // 2, W, gl, step - step, step)
-        _xgrad_row(imgr, y, ww // 2, W, grow, pad + W - 1, -step)
+        _xgrad_row(imgl, y, ww // 2, W, gl, one - one, one)
+        _xgrad_row(imgr, y, ww // 2, W, grow, pad + W - 1, -one)
     orowf = orow.reshape(-1)
     # LANES disparities at a time in explicit vectors (vpopcntd / vpopcntq): the
     # auto-vectorised per-pixel loop paid its set-up at every pixel (2 cycles per disparity),
