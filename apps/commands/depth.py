@@ -30,7 +30,7 @@ def add_parser(sub) -> None:
                    help="run on Dask: local:N (a local cluster of N workers) or tcp://HOST:8786 "
                         "(a running scheduler; OUT must be on storage every worker can write)")
     p.add_argument("--chunk-size", type=int, default=None,
-                   help="frames per Dask task (default 4)")
+                   help="most frames per Dask task (default 4; smaller at the end)")
     p.add_argument("--max-frames", type=int, default=None, help="stop after N frames")
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
