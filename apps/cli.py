@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 import depthkit as dk
@@ -46,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Dask logs every connection at INFO (read when distributed is imported, for --scheduler)
+    os.environ.setdefault("DASK_LOGGING__DISTRIBUTED", "info" if args.verbose else "warning")
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

@@ -160,8 +160,9 @@ def _worker_source(uri: str):
 
 
 def process_chunk(job: DepthJob, frames: list | None = None, *, uri: str | None = None,
-                  indices: list[int] | None = None) -> list[dict]:
-    """Process frames (given, or read here by index from the seekable source `uri`).
+                  indices: list[int] | None = None, source=None) -> list[dict]:
+    """Process frames (given, or read here by index from the open seekable `source` or from
+    this process's copy of the source `uri`).
 
     Frames whose outputs all exist are skipped when ``job.resume``.  A frame that fails for a
     reason in its data (unreadable, wrong size, no calibration) gives a failure record instead
@@ -174,7 +175,10 @@ def process_chunk(job: DepthJob, frames: list | None = None, *, uri: str | None 
         key = frame_key(item) if frames is not None else f"{item:06d}"
         t0 = time.perf_counter()
         try:
-            frame = item if frames is not None else _worker_source(uri).read_at(item)
+            if frames is not None:
+                frame = item
+            else:
+                frame = (source if source is not None else _worker_source(uri)).read_at(item)
             key = frame_key(frame)
             has_rig = (job.rig or frame.rig) is not None
             if job.resume and all(p.exists() for p in frame_outputs(job, key, has_rig=has_rig)):
@@ -205,13 +209,14 @@ class _Done:
 
 
 class _InProcess:
-    """Runs chunks right away in this process."""
+    """Runs chunks right away in this process (indices are read from `source`, the run's own)."""
 
     def __init__(self, job: DepthJob):
-        self.job = job
+        self.job, self.source = job, None
 
     def submit(self, frames=None, uri=None, indices=None):
-        return _Done(process_chunk(self.job, frames, uri=uri, indices=indices))
+        return _Done(process_chunk(self.job, frames, uri=uri, indices=indices,
+                                   source=self.source))
 
     def wait_any(self, pending):
         return list(pending)
@@ -374,14 +379,19 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
     else:
         backend = _InProcess(job)
     src = open_source(source) if isinstance(source, str) else source
-    # other processes can read frames themselves when the source is a seekable URI
-    by_index = isinstance(source, str) and type(backend) is not _InProcess and src.seekable
+    # frames of a seekable source are read by index where they are processed: this process
+    # reads from its open source, other processes open the URI themselves.  A frame that
+    # cannot be read (a corrupt file) is then a failure record, and the run goes on.
+    in_process = type(backend) is _InProcess
+    by_index = src.seekable and (in_process or isinstance(source, str))
+    if in_process:
+        backend.source = src
     records = []
     t_start = time.perf_counter()
     pending: dict = {}
     # chunks queued at once: enough to keep every worker busy, few enough to bound memory
     n_workers = max(int(workers), _n_workers(backend))
-    in_flight = 1 if type(backend) is _InProcess else 2 * n_workers
+    in_flight = 1 if in_process else 2 * n_workers
     bar = tqdm(total=max_frames, unit="frame", desc="depth", file=sys.stderr,
                disable=(None if progress is None else not progress), dynamic_ncols=True)
 

@@ -132,11 +132,22 @@ def test_live_cameras_and_bad_schedulers_are_refused(tmp_path):
         dk.batch.run_depth(SIM, tmp_path, scheduler="local:1", workers=2, **KW)
 
 
-def test_local_cluster_run_equals_local_run(local_reference, tmp_path):
-    s = dk.batch.run_depth(SIM, tmp_path, scheduler="local:2", max_frames=10, **KW)
-    assert s["frames_done"] == 10 and s["frames_failed"] == 0 and s["workers"] >= 1
+def test_cli_on_a_local_cluster_equals_local_run_and_keeps_dask_quiet(local_reference, tmp_path):
+    import json
+
+    cmd = [sys.executable, "-m", "depthkit.apps.cli", "depth", SIM, "-o", str(tmp_path),
+           "--scheduler", "local:2", "--max-frames", "10", "--save", "disparity,depth",
+           "--depth-format", "png,pfm", "--num-disparities", "32", "--preset", "fast",
+           "--json", "--no-progress"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    s = json.loads(r.stdout)
+    assert s["frames_done"] == 10 and s["frames_failed"] == 0 and s["scheduler"] == "local:2"
+    assert sum(w["frames"] for w in s["per_worker"].values()) == 10
     ref = {k: v for k, v in _files(local_reference).items() if int(k[:6]) < 10}
     assert _files(tmp_path) == ref
+    # Dask's INFO log of every connection (and a traceback as the client closes) stays out
+    assert "distributed" not in r.stderr, r.stderr
 
 
 def _worker_settings():
@@ -187,3 +198,11 @@ def test_guided_chunks_cover_every_frame_once_and_shrink_at_the_end(n, chunk, wo
         assert sizes[-1] == 1  # the last task is one frame
     if n >= 8 * chunk * workers:
         assert sum(s == chunk for s in sizes) * chunk >= 0.75 * n  # most tasks are full
+
+
+def test_a_corrupt_file_is_reported_not_retried(cluster, tmp_path, corrupt_pairs):
+    addr, _ = cluster
+    uri, check = corrupt_pairs
+    s = dk.batch.run_depth(uri, tmp_path / "out", scheduler=addr, save=("disparity",),
+                           sgm={"num_disparities": 16}, progress=False)
+    check(s, tmp_path / "out")

@@ -108,3 +108,20 @@ def test_depth_cli_workers_match_serial(tmp_path):
         a = dk.io.read_pfm(tmp_path / "a" / f"{i:06d}_disparity.pfm")
         b = dk.io.read_pfm(tmp_path / "b" / f"{i:06d}_disparity.pfm")
         assert np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_corrupt_file_fails_its_frame_and_the_run_goes_on(tmp_path, workers, corrupt_pairs):
+    uri, check = corrupt_pairs
+    s = dk.batch.run_depth(uri, tmp_path / "out", workers=workers, save=("disparity",),
+                           sgm={"num_disparities": 16}, progress=False)
+    check(s, tmp_path / "out")
+
+
+def test_depth_cli_lists_the_failed_frame(tmp_path, capsys, corrupt_pairs):
+    uri, _ = corrupt_pairs
+    assert main(["depth", uri, "-o", str(tmp_path / "out"), "--save", "disparity",
+                 "--num-disparities", "16", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "3 frames written" in err and "1 failed" in err
+    assert "frame 000002: FileFormatError" in err and "L2.png" in err
