@@ -379,11 +379,12 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
     else:
         backend = _InProcess(job)
     src = open_source(source) if isinstance(source, str) else source
-    # frames of a seekable source are read by index where they are processed: this process
-    # reads from its open source, other processes open the URI themselves.  A frame that
-    # cannot be read (a corrupt file) is then a failure record, and the run goes on.
+    # frames of a seekable source named by URI are read by index where they are processed:
+    # this process reads from its open source, other processes open the URI themselves.  A
+    # frame that cannot be read (a corrupt file) is then a failure record and the run goes
+    # on.  An open source object is read in order here, from where its reader left it.
     in_process = type(backend) is _InProcess
-    by_index = src.seekable and (in_process or isinstance(source, str))
+    by_index = isinstance(source, str) and src.seekable
     if in_process:
         backend.source = src
     records = []
