@@ -91,6 +91,16 @@ def _pipeline(job: DepthJob):
     return pipe
 
 
+def check_calibrated(job: DepthJob, frame: StereoFrame) -> None:
+    """Raise CalibrationError if `frame` needs rectifying and neither it nor `job` has a rig."""
+    if not frame.rectified and frame.rig is None and job.rig is None:
+        from .errors import CalibrationError
+
+        raise CalibrationError(
+            f"frame {frame_key(frame)} is not rectified and no calibration was given; "
+            "pass --rig rig.yaml (or rectified=1 in the URI if the images are rectified)")
+
+
 def process_frame(job: DepthJob, frame: StereoFrame) -> dict:
     """Rectify (if needed), match, convert and write one frame's outputs; return a record."""
     from dataclasses import replace
@@ -102,11 +112,7 @@ def process_frame(job: DepthJob, frame: StereoFrame) -> dict:
     key = frame_key(frame)
     if job.rig is not None:
         frame = replace(frame, rig=job.rig)
-    if not frame.rectified and frame.rig is None:
-        from .errors import CalibrationError
-
-        raise CalibrationError(
-            f"frame {key} is not rectified and no calibration was given; pass --rig rig.yaml")
+    check_calibrated(job, frame)
     pipe = _pipeline(job)
     disp, rect = pipe.match(frame)
     rig = rect.rig
@@ -363,6 +369,8 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
             _refuse_live(source)
         elif getattr(source, "live", False):
             raise ParameterError(f"{uri!r} is a live camera: a cluster run needs a recording")
+    if job.out_dir.exists() and not job.out_dir.is_dir():
+        raise ParameterError(f"output folder {job.out_dir} exists and is not a folder")
     job.out_dir.mkdir(parents=True, exist_ok=True)
     if resume:
         _remove_stale_temporaries(job.out_dir)
@@ -408,6 +416,14 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
 
     try:
         if by_index:
+            if rig is None and src.rig is None and len(src):
+                # a missing calibration would fail every frame: say so once, before any work
+                try:
+                    first = src.read_at(0)
+                except (DepthkitError, ValueError, OSError):
+                    first = None  # frame 0 itself is bad: reported like any other frame
+                if first is not None:
+                    check_calibrated(job, first)
             # workers read their own frames: only indices travel
             n = len(src) if max_frames is None else min(len(src), int(max_frames))
             bar.reset(total=n)
@@ -420,6 +436,8 @@ def run_depth(source, out_dir, *, save=("disparity", "depth", "preview"), depth_
             while max_frames is None or n < max_frames:
                 frame = src.read(read_timeout_s)
                 if frame is not None:
+                    if n == 0:
+                        check_calibrated(job, frame)  # once, before any work
                     n += 1
                     chunk.append(frame)
                 if chunk and (len(chunk) >= chunk_size or frame is None

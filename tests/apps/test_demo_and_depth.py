@@ -125,3 +125,22 @@ def test_depth_cli_lists_the_failed_frame(tmp_path, capsys, corrupt_pairs):
     err = capsys.readouterr().err
     assert "3 frames written" in err and "1 failed" in err
     assert "frame 000002: FileFormatError" in err and "L2.png" in err
+
+
+def test_missing_calibration_is_one_clear_error_before_any_work(tmp_path, corrupt_pairs):
+    uri, _ = corrupt_pairs
+    raw = uri.replace("?rectified=1", "")  # the same pairs, not declared rectified
+    kw = dict(save=("disparity",), sgm={"num_disparities": 16}, progress=False)
+    with pytest.raises(dk.errors.CalibrationError, match="not rectified.*--rig"):
+        dk.batch.run_depth(raw, tmp_path / "a", **kw)  # read by index
+    with dk.open(raw) as src, pytest.raises(dk.errors.CalibrationError, match="--rig"):
+        dk.batch.run_depth(src, tmp_path / "b", **kw)  # read in order
+    assert not list((tmp_path / "a").iterdir()) and not list((tmp_path / "b").iterdir())
+
+
+def test_output_path_that_is_a_file_is_a_clear_error(tmp_path):
+    f = tmp_path / "out.png"
+    f.write_bytes(b"x")
+    with pytest.raises(dk.errors.ParameterError, match="exists and is not a folder"):
+        dk.batch.run_depth("sim://stereo?size=64x48&frames=1&rectified=1", f,
+                           sgm={"num_disparities": 16}, progress=False)
