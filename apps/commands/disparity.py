@@ -32,6 +32,11 @@ def add_parser(sub) -> None:
 
 
 def run(args) -> int:
+    out = Path(args.out)
+    if out.suffix.lower() != ".pfm":
+        raise dk.errors.ParameterError(
+            f"-o {out}: the disparity is written as PFM (float32 pixels, NaN = invalid), so "
+            "name it .pfm; --preview NAME.png writes a picture of it")
     left_path, right_path = Path(args.left), Path(args.right)
     for path, what in ((left_path, "left"), (right_path, "right")):
         if not path.is_file():
@@ -47,7 +52,6 @@ def run(args) -> int:
     t0 = time.perf_counter()
     disp = matcher.compute(left, right)
     elapsed = time.perf_counter() - t0
-    out = Path(args.out)
     dk.io.write_pfm(out, disp)
     if args.preview:
         dk.io.write_image(args.preview, dk.io.colorize_disparity(

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import logging
+import sys
 
 import depthkit as dk
-
-log = logging.getLogger(__name__)
 
 
 def add_parser(subparsers) -> None:
@@ -51,5 +49,7 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(summary))
     else:
-        log.info("recorded %d frame(s) to %s", n, args.output)
+        dropped = f", {info.dropped} dropped by the source" if info.dropped else ""
+        print(f"recorded {n} frame(s) to {args.output}{dropped}; play back with "
+              f"{summary['playback']}", file=sys.stderr)
     return 0

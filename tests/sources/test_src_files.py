@@ -184,6 +184,8 @@ def test_cli_record_and_devices(tmp_path, shared_data, capsys):
     assert summary["frames"] == 2 and summary["dropped"] == 0
     f = dk.open(summary["playback"]).read()
     assert f.rectified and np.nanmax(f.ground_truth.disparity) == 14.0
+    assert main(["record", f"middlebury://{k}", "-o", str(tmp_path / "n"), "--no-progress"]) == 0
+    assert f"recorded 2 frame(s) to {tmp_path / 'n'}" in capsys.readouterr().err
     assert main(["record", f"middlebury://{k}", "-o", str(tmp_path / "x.db3")]) == 1
     assert "writes a folder" in capsys.readouterr().err
     assert main(["devices", "--json"]) == 0

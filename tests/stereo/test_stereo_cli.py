@@ -46,6 +46,9 @@ def test_disparity_command_errors(tmp_path, rng, capsys):
                "--num-disparities", "200"])
     assert rc == 1
     assert "smaller than the image width" in capsys.readouterr().err
+    rc = main(["disparity", str(lp), str(lp), "-o", str(tmp_path / "x.png")])
+    assert rc == 1  # PFM bytes under a .png name would be garbage to every image viewer
+    assert "name it .pfm" in capsys.readouterr().err and not (tmp_path / "x.png").exists()
 
 
 def test_bench_command(shared_data, capsys):
