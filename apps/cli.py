@@ -1,6 +1,7 @@
 """The ``depthkit`` command line: one subcommand per task, each a thin layer over the public API.
 
-Errors print one line on stderr and exit 1 (``--debug`` shows the traceback); usage errors exit 2.
+Errors (depthkit's own, and the file system's) print one line on stderr and exit 1 (``--debug``
+shows the traceback); usage errors exit 2.
 stdout carries results (``--json``); logs and progress go to stderr.
 """
 
@@ -58,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.debug:
             raise
         print(f"depthkit {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:  # the file system said no (exists, permission, disk full, ...)
+        if args.debug:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"depthkit {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print(f"depthkit {args.command}: interrupted", file=sys.stderr)

@@ -144,3 +144,12 @@ def test_output_path_that_is_a_file_is_a_clear_error(tmp_path):
     with pytest.raises(dk.errors.ParameterError, match="exists and is not a folder"):
         dk.batch.run_depth("sim://stereo?size=64x48&frames=1&rectified=1", f,
                            sgm={"num_disparities": 16}, progress=False)
+
+
+def test_cli_file_system_errors_are_one_line(tmp_path, capsys):
+    f = tmp_path / "a_file"
+    f.write_bytes(b"x")
+    assert main(["demo", "--out", str(f), "--frames", "1"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("depthkit demo: error: File exists") and str(f) in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
