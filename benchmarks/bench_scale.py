@@ -7,7 +7,9 @@ frames per second compared are those of the difference, the frames past the firs
 each run pays once cancels out of it: the process pool of ``--workers`` is made per run (spawning,
 imports, each process building the scene and loading kernels), and the tail of the last tasks.
 Dask workers first open the source and process one frame each (``client.run``), since their
-cluster outlives the run.  The whole-run figure is printed beside it.
+cluster outlives the run.  The whole-run figure is printed beside it.  The pool's start-up
+(3-4 s here) varies by about a second between runs, so the sequence is long enough (96 frames)
+for that to be a few per cent of the difference.
 
 The four configurations run in turn, for ``--rounds`` rounds.  The ratios use the shortest of
 each configuration's short runs and of its whole runs (disturbances by other work on a shared
@@ -17,7 +19,7 @@ the same from the median runs, and the ratios within each round, are printed bes
 Targets (issue 10, on a 2-core machine): local:2 at least 1.7x local:1, and Dask's overhead
 against --workers 2 at most 10 %.
 
-    python benchmarks/bench_scale.py [--frames 48] [--size 640x480] [--rounds 4] [--json]
+    python benchmarks/bench_scale.py [--frames 96] [--size 640x480] [--rounds 3] [--json]
 """
 
 from __future__ import annotations
@@ -86,10 +88,10 @@ def measure(name: str, frames: int, size: str, **kw) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--frames", type=int, default=48)
+    ap.add_argument("--frames", type=int, default=96)
     ap.add_argument("--size", default="640x480")
     ap.add_argument("--json", action="store_true")
-    ap.add_argument("--rounds", type=int, default=4, help="runs of each configuration")
+    ap.add_argument("--rounds", type=int, default=3, help="runs of each configuration")
     args = ap.parse_args(argv)
     configs = [("in-process", {}), ("--workers 2", {"workers": 2}),
                ("--scheduler local:1", {"scheduler": "local:1"}),
