@@ -5,7 +5,8 @@ in one run.
 Each configuration is timed on the first quarter of the sequence and on the whole of it; the
 frames per second compared are those of the difference, the frames past the first quarter.  What
 each run pays once cancels out of it: the process pool of ``--workers`` is made per run (spawning,
-imports, each process building the scene and loading kernels), and the tail of the last tasks.
+imports, each process building the scene and loading kernels), and roughly the tail of the
+last tasks.
 Dask workers first open the source and process one frame each (``client.run``), since their
 cluster outlives the run.  The whole-run figure is printed beside it.  The pool's start-up
 (3-4 s here) varies by about a second between runs, so the sequence is long enough (96 frames)

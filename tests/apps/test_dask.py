@@ -175,7 +175,7 @@ def test_local_client_workers_are_single_threaded_and_keep_glibc_trimming():
     assert len(settings) == 2
     for s in settings:
         assert s["trim"] is None and s["numba_threads"] == "1" and s["profile"] is False
-    # the nannies set their variables in this process too; not this one
+    # the nannies write their pre-spawn variables into this process's environment too
     assert had_trim or "MALLOC_TRIM_THRESHOLD_" not in os.environ
     # closing the client closed its cluster
     deadline = time.monotonic() + 30
