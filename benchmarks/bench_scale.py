@@ -6,11 +6,10 @@ Each configuration is timed on the first quarter of the sequence and on the whol
 frames per second compared are those of the difference, the frames past the first quarter.  What
 each run pays once cancels out of it: the process pool of ``--workers`` is made per run (spawning,
 imports, each process building the scene and loading kernels), and roughly the tail of the
-last tasks.
-Dask workers first open the source and process one frame each (``client.run``), since their
-cluster outlives the run.  The whole-run figure is printed beside it.  The pool's start-up
-(3-4 s here) varies by about a second between runs, so the sequence is long enough (96 frames)
-for that to be a few per cent of the difference.
+last tasks.  Dask workers first open the source and process one frame each (``client.run``),
+since their cluster outlives the run.  The whole-run figure is printed beside it.  The pool's
+start-up (3-4 s here) varies by about a second between runs, so the sequence is long enough
+(96 frames) for that to be a few per cent of the difference.
 
 The four configurations run in turn, for ``--rounds`` rounds.  The ratios use the shortest of
 each configuration's short runs and of its whole runs (disturbances by other work on a shared
